@@ -1,0 +1,800 @@
+//! Configuration: `config.toml`, then `AUTHHOST_<SECTION>__<KEY>` variables, then the original
+//! service's variables (`PRIVATE_KEY`, `DATABASE_URL`, ...), each layer overriding the previous.
+//!
+//! The environment is passed in as a map (`EnvMap`) so tests can feed it without touching the
+//! process environment. Validation collects every problem before reporting, each naming its key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
+
+/// A snapshot of environment variables.
+pub type EnvMap = BTreeMap<String, String>;
+
+/// The process environment, read once.
+pub fn process_env() -> EnvMap {
+    std::env::vars().collect()
+}
+
+/// A string that never shows up in logs, `Debug` output or `authhost config`.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.trim().is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "<redacted>" })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub keys: KeysConfig,
+    pub tokens: TokensConfig,
+    pub redirects: RedirectsConfig,
+    pub cors: CorsConfig,
+    pub plugins: PluginsConfig,
+    pub providers: BTreeMap<String, ProviderConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub prefix: String,
+    pub external_address: String,
+    pub data_dir: PathBuf,
+    /// `text` (readable) or `json`.
+    pub log_format: String,
+    /// Run pending migrations at start (`authhost migrate` runs them on demand).
+    pub run_migrations: bool,
+    /// Connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8000".into(),
+            prefix: "/auth/".into(),
+            external_address: "http://127.0.0.1:8000".into(),
+            data_dir: PathBuf::from("data"),
+            log_format: "text".into(),
+            run_migrations: true,
+            max_connections: 4096,
+            shutdown_grace_seconds: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://...` or `postgres://...`; empty means `sqlite://<data_dir>/authhost.db?mode=rwc`.
+    pub url: Secret,
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    pub private_key_file: Option<PathBuf>,
+    pub public_key_file: Option<PathBuf>,
+    /// PEM text (the original's `PRIVATE_KEY`); wins over `private_key_file`.
+    pub private_key: Secret,
+    /// PEM text (the original's `PUBLIC_KEY`); wins over `public_key_file`.
+    pub public_key: String,
+    /// Public keys that verify and are published in the JWKS but do not sign (rotation).
+    pub extra_public_key_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    pub user_token_days: u32,
+    pub permission_token_seconds: u64,
+    /// `HS256` (default; key derived from the signing key) or `RS256`.
+    pub user_token_algorithm: String,
+    /// Compatibility: also accept the original's user tokens (HS256 keyed with sha256 of the PEM).
+    pub legacy_user_tokens: bool,
+    /// `iss` of every token; empty means `external_address` + `prefix`.
+    pub issuer: String,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        TokensConfig {
+            user_token_days: 14,
+            permission_token_seconds: 3600,
+            user_token_algorithm: "HS256".into(),
+            legacy_user_tokens: false,
+            issuer: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedirectsConfig {
+    /// Exact origins (`https://app.example.org`) or origin + path prefix
+    /// (`https://app.example.org/app/`), matched on path-segment boundaries.
+    pub allowed: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsConfig {
+    /// Origins allowed to call the API from a browser, with credentials. `"*"` echoes any
+    /// origin, as the original's hosts did (compatibility; not recommended).
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    pub dirs: Vec<PathBuf>,
+    /// `;`-separated `[alias:]plugin` entries (the original's `ALLOWED_SERVICES`).
+    pub services: String,
+    /// `;`-separated extension names (the original's `INSTALLED_EXTENSIONS`).
+    pub extensions: String,
+    pub call_timeout_ms: u64,
+    /// Per-alias configuration, passed to the plugin as JSON.
+    pub config: BTreeMap<String, toml::Table>,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        PluginsConfig {
+            dirs: vec![PathBuf::from("target/release"), PathBuf::from("plugins")],
+            services: String::new(),
+            extensions: String::new(),
+            call_timeout_ms: 2000,
+            config: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderConfig {
+    pub enabled: Option<bool>,
+    /// `oidc` for extra OpenID Connect providers; implied for `google`, `github` and `dev`.
+    pub kind: Option<String>,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub issuer: Option<String>,
+    pub auth_url: Option<String>,
+    pub token_url: Option<String>,
+    pub api_url: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub client_auth: Option<String>,
+}
+
+/// One configuration problem, naming the key (or file) at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Every problem found, reported together.
+#[derive(Debug, Clone)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} configuration error(s):", self.0.len())?;
+        for e in &self.0 {
+            writeln!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl ConfigErrors {
+    fn one(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigErrors(vec![ConfigError {
+            key: key.into(),
+            message: message.into(),
+        }])
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            keys: KeysConfig::default(),
+            tokens: TokensConfig::default(),
+            redirects: RedirectsConfig::default(),
+            cors: CorsConfig::default(),
+            plugins: PluginsConfig::default(),
+            providers: BTreeMap::new(),
+        }
+    }
+}
+
+/// Which file to read: `--config`, else `AUTHHOST_CONFIG`, else `./config.toml` when present.
+pub fn config_path(explicit: Option<&Path>, env: &EnvMap) -> Option<(PathBuf, bool)> {
+    if let Some(p) = explicit {
+        return Some((p.to_path_buf(), true));
+    }
+    if let Some(p) = env.get("AUTHHOST_CONFIG").filter(|p| !p.is_empty()) {
+        return Some((PathBuf::from(p), true));
+    }
+    let default = PathBuf::from("config.toml");
+    default.exists().then_some((default, false))
+}
+
+impl Config {
+    /// Reads the file (if any), applies the environment layers and validates the result.
+    pub fn load(explicit: Option<&Path>, env: &EnvMap) -> Result<Config, ConfigErrors> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some((path, required)) = config_path(explicit, env) {
+            if !path.exists() {
+                if required {
+                    return Err(ConfigErrors::one(
+                        path.display().to_string(),
+                        "configuration file not found",
+                    ));
+                }
+            } else {
+                figment = figment.merge(Toml::file_exact(&path));
+            }
+        }
+        Self::from_figment(figment, env)
+    }
+
+    /// Parses configuration from TOML text plus the environment (tests and tools).
+    pub fn from_toml_str(text: &str, env: &EnvMap) -> Result<Config, ConfigErrors> {
+        let figment =
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text));
+        Self::from_figment(figment, env)
+    }
+
+    fn from_figment(figment: Figment, env: &EnvMap) -> Result<Config, ConfigErrors> {
+        let figment = figment
+            .merge(AuthhostEnv(env.clone()))
+            .merge(OriginalEnv(env.clone()));
+        let config: Config = figment.extract().map_err(|errors| {
+            ConfigErrors(
+                errors
+                    .into_iter()
+                    .map(|e| ConfigError {
+                        key: if e.path.is_empty() {
+                            "config".into()
+                        } else {
+                            e.path.join(".")
+                        },
+                        message: match &e.metadata {
+                            Some(m) => format!("{} (from {})", e.kind, m.name),
+                            None => e.kind.to_string(),
+                        },
+                    })
+                    .collect(),
+            )
+        })?;
+        let config = config.normalized();
+        let errors = config.validate();
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    fn normalized(mut self) -> Config {
+        // The original assumed https:// when EXTERNAL_ADDRESS had no scheme.
+        let ext = self
+            .server
+            .external_address
+            .trim()
+            .trim_end_matches('/')
+            .to_string();
+        self.server.external_address =
+            if ext.starts_with("http://") || ext.starts_with("https://") || ext.is_empty() {
+                ext
+            } else {
+                format!("https://{ext}")
+            };
+        if !self.server.prefix.starts_with('/') {
+            self.server.prefix.insert(0, '/');
+        }
+        if !self.server.prefix.ends_with('/') {
+            self.server.prefix.push('/');
+        }
+        self
+    }
+
+    fn validate(&self) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        let mut err = |key: &str, message: String| {
+            errors.push(ConfigError {
+                key: key.into(),
+                message,
+            })
+        };
+
+        match self.server.listen.parse::<SocketAddr>() {
+            Ok(addr) => {
+                if self.dev_login_enabled() && !addr.ip().is_loopback() {
+                    err(
+                        "providers.dev.enabled",
+                        format!(
+                            "dev login needs a loopback listener, but server.listen is {addr}; \
+                             turn dev login off or listen on 127.0.0.1"
+                        ),
+                    );
+                }
+            }
+            Err(e) => err(
+                "server.listen",
+                format!("`{}` is not an address:port ({e})", self.server.listen),
+            ),
+        }
+        if self.server.prefix.contains("//") || self.server.prefix.contains(['?', '#', ' ']) {
+            err(
+                "server.prefix",
+                format!("`{}` is not a plain path", self.server.prefix),
+            );
+        }
+        match url::Url::parse(&self.server.external_address) {
+            Ok(u) if u.host_str().is_some() && matches!(u.scheme(), "http" | "https") => {}
+            _ => err(
+                "server.external_address",
+                format!("`{}` is not an http(s) URL", self.server.external_address),
+            ),
+        }
+        if !matches!(self.server.log_format.as_str(), "text" | "json") {
+            err(
+                "server.log_format",
+                format!("`{}` is neither `text` nor `json`", self.server.log_format),
+            );
+        }
+        if self.server.max_connections == 0 {
+            err("server.max_connections", "must be at least 1".into());
+        }
+        let db = self.database_url();
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            err(
+                "database.url",
+                "must start with sqlite: or postgres://".into(),
+            );
+        }
+        if self.tokens.user_token_days == 0 {
+            err("tokens.user_token_days", "must be at least 1".into());
+        }
+        if self.tokens.permission_token_seconds == 0 {
+            err(
+                "tokens.permission_token_seconds",
+                "must be at least 1".into(),
+            );
+        }
+        if !matches!(self.tokens.user_token_algorithm.as_str(), "HS256" | "RS256") {
+            err(
+                "tokens.user_token_algorithm",
+                format!(
+                    "`{}` is neither HS256 nor RS256",
+                    self.tokens.user_token_algorithm
+                ),
+            );
+        }
+        for (i, entry) in self.redirects.allowed.iter().enumerate() {
+            if let Err(e) = crate::redirects::AllowedTarget::parse(entry) {
+                err(&format!("redirects.allowed[{i}]"), e);
+            }
+        }
+        for (i, origin) in self.cors.allowed_origins.iter().enumerate() {
+            if origin != "*" && crate::redirects::parse_origin(origin).is_none() {
+                err(
+                    &format!("cors.allowed_origins[{i}]"),
+                    format!("`{origin}` is not an origin"),
+                );
+            }
+        }
+        if let Err(e) = parse_services(&self.plugins.services) {
+            err("plugins.services", e);
+        }
+        if let Err(e) = parse_extensions(&self.plugins.extensions) {
+            err("plugins.extensions", e);
+        }
+        if self.plugins.call_timeout_ms == 0 {
+            err("plugins.call_timeout_ms", "must be at least 1".into());
+        }
+        for (name, p) in &self.providers {
+            let key = format!("providers.{name}");
+            let kind = p.kind_for(name);
+            if !matches!(kind, "dev" | "google" | "github" | "oidc") {
+                err(
+                    &format!("{key}.kind"),
+                    format!("unknown provider kind `{kind}`"),
+                );
+                continue;
+            }
+            if kind == "dev" || p.enabled == Some(false) {
+                continue;
+            }
+            let has_id = !p.client_id.trim().is_empty();
+            let has_secret = !p.client_secret.is_empty();
+            if has_id != has_secret || (p.enabled == Some(true) && !has_id) {
+                err(&key, "needs both client_id and client_secret".into());
+            }
+            if kind == "oidc" && p.issuer.as_deref().unwrap_or("").is_empty() {
+                err(
+                    &format!("{key}.issuer"),
+                    "an OpenID Connect provider needs an issuer URL".into(),
+                );
+            }
+        }
+        errors
+    }
+
+    /// The database URL, defaulting to a SQLite file in `data_dir`.
+    pub fn database_url(&self) -> String {
+        let url = self.database.url.expose().trim();
+        if url.is_empty() {
+            format!(
+                "sqlite://{}/authhost.db?mode=rwc",
+                self.server.data_dir.display()
+            )
+        } else {
+            url.to_string()
+        }
+    }
+
+    /// `iss` of the tokens this host mints.
+    pub fn issuer(&self) -> String {
+        if self.tokens.issuer.is_empty() {
+            format!("{}{}", self.server.external_address, self.server.prefix)
+        } else {
+            self.tokens.issuer.clone()
+        }
+    }
+
+    pub fn dev_login_enabled(&self) -> bool {
+        self.providers
+            .get("dev")
+            .is_some_and(|p| p.enabled.unwrap_or(true))
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigErrors> {
+        self.server
+            .listen
+            .parse()
+            .map_err(|_| ConfigErrors::one("server.listen", "not an address:port"))
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+    }
+}
+
+impl ProviderConfig {
+    pub fn kind_for<'a>(&'a self, name: &'a str) -> &'a str {
+        self.kind.as_deref().unwrap_or(match name {
+            "dev" | "google" | "github" => name,
+            _ => "oidc",
+        })
+    }
+}
+
+/// One `[alias:]plugin` entry of `ALLOWED_SERVICES`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceEntry {
+    pub alias: String,
+    pub plugin: String,
+}
+
+/// Parses `ALLOWED_SERVICES`: entries trimmed, empty ones ignored, each alias at most once.
+pub fn parse_services(text: &str) -> Result<Vec<ServiceEntry>, String> {
+    let mut out: Vec<ServiceEntry> = Vec::new();
+    for entry in text.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let (alias, plugin) = match entry.split_once(':') {
+            Some((a, p)) => (a.trim(), p.trim()),
+            None => (entry, entry),
+        };
+        if alias.is_empty() || plugin.is_empty() {
+            return Err(format!("`{entry}` needs both an alias and a plugin"));
+        }
+        if out.iter().any(|e| e.alias == alias) {
+            return Err(format!("alias `{alias}` appears more than once"));
+        }
+        out.push(ServiceEntry {
+            alias: alias.into(),
+            plugin: plugin.into(),
+        });
+    }
+    Ok(out)
+}
+
+/// Parses `INSTALLED_EXTENSIONS`: entries trimmed, empty ones ignored, each name at most once.
+pub fn parse_extensions(text: &str) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for entry in text.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        if out.iter().any(|e| e == entry) {
+            return Err(format!("extension `{entry}` appears more than once"));
+        }
+        out.push(entry.into());
+    }
+    Ok(out)
+}
+
+/// `AUTHHOST_<SECTION>__<KEY>` variables, e.g. `AUTHHOST_SERVER__LISTEN`.
+struct AuthhostEnv(EnvMap);
+
+impl Provider for AuthhostEnv {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("AUTHHOST_* environment variable(s)")
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut root = Dict::new();
+        for (name, value) in &self.0 {
+            let Some(rest) = name.strip_prefix("AUTHHOST_") else {
+                continue;
+            };
+            if !rest.contains("__") {
+                continue; // AUTHHOST_CONFIG, AUTHHOST_PLUGIN_PATH, AUTHHOST_LOG: not config keys
+            }
+            let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            insert_path(&mut root, &path, env_value(value));
+        }
+        Ok(Profile::Default.collect(root))
+    }
+}
+
+/// Lists and tables may be written inline (`["a","b"]`); everything else stays a string, which
+/// figment converts to numbers or booleans where the field asks for them.
+fn env_value(raw: &str) -> Value {
+    let t = raw.trim();
+    if (t.starts_with('[') && t.ends_with(']')) || (t.starts_with('{') && t.ends_with('}')) {
+        let parsed = toml::from_str::<toml::Table>(&format!("v = {t}"));
+        if let Some(v) = parsed.ok().and_then(|mut table| table.remove("v")) {
+            if let Ok(v) = Value::serialize(v) {
+                return v;
+            }
+        }
+    }
+    Value::from(raw.to_string())
+}
+
+fn insert_path(dict: &mut Dict, path: &[String], value: Value) {
+    match path {
+        [] => {}
+        [last] => {
+            dict.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = dict
+                .entry(first.clone())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if entry.as_dict().is_none() {
+                *entry = Value::from(Dict::new());
+            }
+            if let Value::Dict(_, inner) = entry {
+                insert_path(inner, rest, value);
+            }
+        }
+    }
+}
+
+/// The original service's variables; they keep their meaning and override everything else.
+struct OriginalEnv(EnvMap);
+
+impl Provider for OriginalEnv {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("the original's environment variable(s)")
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let env = &self.0;
+        let get = |k: &str| {
+            env.get(k)
+                .map(|v| v.as_str())
+                .filter(|v| !v.trim().is_empty())
+        };
+        let mut root = Dict::new();
+        let mut set = |path: &[&str], v: &str| {
+            let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+            insert_path(&mut root, &path, Value::from(v.to_string()));
+        };
+        if let Some(v) = get("PRIVATE_KEY") {
+            set(&["keys", "private_key"], v);
+        }
+        if let Some(v) = get("PUBLIC_KEY") {
+            set(&["keys", "public_key"], v);
+        }
+        if let Some(v) = get("PRIVATE_KEY_FILE") {
+            set(&["keys", "private_key_file"], v);
+        }
+        if let Some(v) = get("PUBLIC_KEY_FILE") {
+            set(&["keys", "public_key_file"], v);
+        }
+        // The original enabled a provider only when both halves were set.
+        if let (Some(k), Some(s)) = (get("GOOGLE_KEY"), get("GOOGLE_SECRET")) {
+            set(&["providers", "google", "client_id"], k);
+            set(&["providers", "google", "client_secret"], s);
+        }
+        if let (Some(k), Some(s)) = (get("GITHUB_KEY"), get("GITHUB_SECRET")) {
+            set(&["providers", "github", "client_id"], k);
+            set(&["providers", "github", "client_secret"], s);
+        }
+        if let Some(v) = get("DATABASE_URL") {
+            set(&["database", "url"], v);
+        }
+        if let Some(v) = get("EXTERNAL_ADDRESS") {
+            set(&["server", "external_address"], v);
+        }
+        // Present but empty still counts for the lists: `ALLOWED_SERVICES=` means none.
+        if let Some(v) = env.get("ALLOWED_SERVICES") {
+            set(&["plugins", "services"], v);
+        }
+        if let Some(v) = env.get("INSTALLED_EXTENSIONS") {
+            set(&["plugins", "extensions"], v);
+        }
+        Ok(Profile::Default.collect(root))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> EnvMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        let toml =
+            "[server]\nlisten = \"127.0.0.1:9000\"\nexternal_address = \"http://a.example\"\n";
+        let c = Config::from_toml_str(toml, &env(&[])).expect("valid");
+        assert_eq!(c.server.listen, "127.0.0.1:9000");
+        let c = Config::from_toml_str(
+            toml,
+            &env(&[
+                ("AUTHHOST_SERVER__LISTEN", "127.0.0.1:9001"),
+                ("AUTHHOST_SERVER__EXTERNAL_ADDRESS", "http://b.example"),
+                ("EXTERNAL_ADDRESS", "auth.example.org"),
+                ("AUTHHOST_TOKENS__USER_TOKEN_DAYS", "3"),
+                ("AUTHHOST_TOKENS__LEGACY_USER_TOKENS", "true"),
+                ("AUTHHOST_REDIRECTS__ALLOWED", "[\"https://x.example/\"]"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(c.server.listen, "127.0.0.1:9001");
+        assert_eq!(c.server.external_address, "https://auth.example.org");
+        assert_eq!(c.tokens.user_token_days, 3);
+        assert!(c.tokens.legacy_user_tokens);
+        assert_eq!(c.redirects.allowed, vec!["https://x.example/".to_string()]);
+    }
+
+    #[test]
+    fn numeric_secrets_stay_strings() {
+        let c = Config::from_toml_str(
+            "",
+            &env(&[("GITHUB_KEY", "12345"), ("GITHUB_SECRET", "67890")]),
+        )
+        .expect("valid");
+        let gh = &c.providers["github"];
+        assert_eq!(gh.client_id, "12345");
+        assert_eq!(gh.client_secret.expose(), "67890");
+        assert!(!c.to_redacted_toml().contains("67890"));
+    }
+
+    #[test]
+    fn every_error_is_reported_with_its_key() {
+        let toml = r#"
+            [server]
+            listen = "nope"
+            external_address = "ftp://x"
+            [tokens]
+            user_token_days = 0
+            user_token_algorithm = "none"
+            [plugins]
+            services = "a:x;a:y"
+        "#;
+        let errs = Config::from_toml_str(toml, &env(&[]))
+            .expect_err("invalid")
+            .0;
+        let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+        for k in [
+            "server.listen",
+            "server.external_address",
+            "tokens.user_token_days",
+            "tokens.user_token_algorithm",
+            "plugins.services",
+        ] {
+            assert!(keys.contains(&k), "{k} missing from {keys:?}");
+        }
+    }
+
+    #[test]
+    fn type_errors_name_the_key() {
+        let errs = Config::from_toml_str("[tokens]\nuser_token_days = \"many\"\n", &env(&[]))
+            .expect_err("invalid")
+            .0;
+        assert_eq!(errs[0].key, "tokens.user_token_days");
+        let errs = Config::from_toml_str("[server]\nlisen = \"x\"\n", &env(&[]))
+            .expect_err("invalid")
+            .0;
+        assert!(errs[0].to_string().contains("lisen"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn dev_login_refuses_public_listener() {
+        let errs = Config::from_toml_str(
+            "[server]\nlisten = \"0.0.0.0:8000\"\n[providers.dev]\nenabled = true\n",
+            &env(&[]),
+        )
+        .expect_err("invalid")
+        .0;
+        assert_eq!(errs[0].key, "providers.dev.enabled");
+    }
+
+    #[test]
+    fn service_lists_follow_the_original_syntax() {
+        let s = parse_services(" example:sample ; ;plain;").expect("valid");
+        assert_eq!(
+            s,
+            vec![
+                ServiceEntry {
+                    alias: "example".into(),
+                    plugin: "sample".into()
+                },
+                ServiceEntry {
+                    alias: "plain".into(),
+                    plugin: "plain".into()
+                },
+            ]
+        );
+        assert!(parse_services("a:x;a:y").is_err());
+        assert_eq!(parse_extensions("x; y;;").expect("valid"), vec!["x", "y"]);
+    }
+}

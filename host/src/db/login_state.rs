@@ -1,0 +1,21 @@
+//! The `login_states` table: one-time states of logins in progress.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "login_states")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub state: String,
+    pub provider: String,
+    pub next: String,
+    pub pkce_verifier: String,
+    pub nonce: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,63 @@
+//! The database: connection (SQLite by default, PostgreSQL through `DATABASE_URL`), migrations,
+//! and the entities. Domain operations live in `crate::users`.
+
+pub mod login_state;
+pub mod user;
+
+use std::time::Duration;
+
+use authhost_migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+
+/// Opens the database, creating the SQLite file's folder when needed.
+pub async fn connect(url: &str, max_connections: Option<u32>) -> Result<DatabaseConnection, DbErr> {
+    if let Some(path) = sqlite_file(url) {
+        if let Some(parent) = std::path::Path::new(&path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", parent.display())))?;
+        }
+    }
+    let mut options = ConnectOptions::new(url.to_string());
+    options
+        .max_connections(max_connections.unwrap_or(if url.starts_with("sqlite:") { 8 } else { 16 }))
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false);
+    let db = Database::connect(options).await?;
+    if db.get_database_backend() == DbBackend::Sqlite && !url.contains(":memory:") {
+        // WAL lets readers run beside the writer; the setting persists in the file.
+        db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+    }
+    Ok(db)
+}
+
+/// Applies pending migrations (also adopts an original dgp-oauth2 database).
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// The file behind a `sqlite://PATH?...` URL, if any.
+fn sqlite_file(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.contains(":memory:")).then(|| path.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn finds_the_sqlite_file() {
+        assert_eq!(
+            super::sqlite_file("sqlite://data/a.db?mode=rwc").as_deref(),
+            Some("data/a.db")
+        );
+        assert_eq!(super::sqlite_file("sqlite::memory:"), None);
+        assert_eq!(super::sqlite_file("postgres://x/y"), None);
+    }
+}

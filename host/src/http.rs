@@ -1,0 +1,192 @@
+//! Request parameters, token lookup and response building shared by the routes: JSON on every
+//! answer (also errors), JSONP under the original's rule, errors mapped to statuses in one place.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// Form bodies larger than this are refused (a token is at most a few KiB).
+pub const MAX_FORM_BODY: usize = 2 * 1024 * 1024;
+
+/// An error answered as `{"error": "..."}` with its status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The database did not answer; details go to the log, not to the client.
+    #[error("service unavailable: database not reachable")]
+    Database(#[source] sea_orm::DbErr),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        ApiError::Database(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Database(e) => tracing::error!(error = %e, "database error"),
+            ApiError::Internal(e) => tracing::error!(error = %e, "internal error"),
+            _ => {}
+        }
+        json_response(self.status(), &json!({ "error": self.to_string() }))
+    }
+}
+
+pub fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// A 302 to `location` (already checked against the redirect allowlist).
+pub fn found(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = StatusCode::FOUND;
+            r.headers_mut().insert(header::LOCATION, v);
+            r
+        }
+        Err(_) => {
+            ApiError::BadRequest("`next` is not an allowed redirect target".into()).into_response()
+        }
+    }
+}
+
+/// Query parameters, plus the form body of a POST; the first value of a name wins.
+#[derive(Debug, Default, Clone)]
+pub struct Params {
+    pairs: Vec<(String, String)>,
+    headers: HeaderMap,
+}
+
+impl Params {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A parameter that is present and not blank.
+    pub fn non_empty(&self, name: &str) -> Option<&str> {
+        self.get(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// The user token: `auth-token` header, else `Authorization: Bearer`, else `jwt` (query or
+    /// form). `Some("")` for a present-but-empty `jwt`, which counts as a (bad) token.
+    pub fn token(&self) -> Option<String> {
+        if let Some(v) = self.headers.get("auth-token").filter(|v| !v.is_empty()) {
+            return Some(String::from_utf8_lossy(v.as_bytes()).into_owned());
+        }
+        if let Some(v) = self.headers.get(header::AUTHORIZATION) {
+            let text = String::from_utf8_lossy(v.as_bytes());
+            if let Some((scheme, token)) = text.split_once(' ') {
+                if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() {
+                    return Some(token.trim().to_string());
+                }
+            }
+        }
+        self.get("jwt").map(str::to_string)
+    }
+
+    /// Answers `body` as JSON, or as JSONP when `callback` names a plain JavaScript identifier
+    /// path (anything else is refused: the original echoed it unchecked).
+    pub fn reply(&self, body: &Value) -> Response {
+        match self.non_empty("callback") {
+            None => json_response(StatusCode::OK, body),
+            Some(cb) if valid_callback(cb) => {
+                let mut response = Response::new(Body::from(format!("{cb}({body});")));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/javascript; charset=utf-8"),
+                );
+                response
+            }
+            Some(_) => ApiError::BadRequest("callback must be a JavaScript identifier path".into())
+                .into_response(),
+        }
+    }
+}
+
+/// `name` or `a.b.c`, each part an ASCII identifier, at most 128 characters.
+pub fn valid_callback(cb: &str) -> bool {
+    cb.len() <= 128
+        && cb.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        })
+}
+
+impl<S: Send + Sync> FromRequest<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let mut pairs: Vec<(String, String)> = req
+            .uri()
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let headers = req.headers().clone();
+        if req.method() == Method::POST && is_form {
+            let body: Bytes = axum::body::to_bytes(req.into_body(), MAX_FORM_BODY)
+                .await
+                .map_err(|_| ApiError::PayloadTooLarge)?;
+            pairs.extend(form_urlencoded::parse(&body).into_owned());
+        }
+        Ok(Params { pairs, headers })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn callbacks() {
+        for ok in ["cb", "jQuery123_456", "a.b.c", "$", "_x"] {
+            assert!(super::valid_callback(ok), "{ok}");
+        }
+        for bad in [
+            "", "a..b", "1a", "alert(1)", "a-b", "a b", "a;b", ".a", "a.",
+        ] {
+            assert!(!super::valid_callback(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! authhost: logs users in, issues user tokens, and trades them for per-service permission
+//! tokens. The successor of dgp-oauth2, with the same routes, variables and token claims.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod app;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod hooks;
+pub mod http;
+pub mod keys;
+pub mod logging;
+pub mod metrics;
+pub mod permissions;
+pub mod redirects;
+pub mod routes;
+pub mod server;
+pub mod tokens;
+pub mod users;

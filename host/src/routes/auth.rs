@@ -1,0 +1,154 @@
+//! The original's routes: `check`, `authorize`, `update`, `public-key`, `resolve`,
+//! `get_profile`, plus `logout`. Logical failures keep the original's status 200 with the
+//! failure in the body, so old clients keep parsing them.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use crate::app::{App, SharedApp};
+use crate::db::user::Model as User;
+use crate::hooks::Hook;
+use crate::http::{ApiError, Params, found};
+use crate::users::{self, UsernameError};
+
+/// The user behind the request's token: `Ok(None)` for a missing, invalid or revoked token or
+/// an unknown user; `Err` only when the database fails.
+async fn authenticated_user(app: &App, token: Option<&str>) -> Result<Option<User>, ApiError> {
+    let Some(token) = token else { return Ok(None) };
+    let verified = match app.tokens.verify_user_token(token) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::debug!(error = %e, "user token refused");
+            return Ok(None);
+        }
+    };
+    let user = users::get(&app.db, &verified.userid).await?;
+    Ok(user.filter(|u| users::token_still_valid(u, verified.issued_at)))
+}
+
+pub async fn check(State(app): State<SharedApp>, params: Params) -> Result<Response, ApiError> {
+    if let Some(user) = authenticated_user(&app, params.token().as_deref()).await? {
+        return Ok(
+            params.reply(&json!({ "authenticated": true, "profile": users::full_profile(&user) }))
+        );
+    }
+    let next = params.get("next");
+    let providers: Map<String, Value> = app
+        .login_providers()
+        .into_iter()
+        .map(|name| {
+            (
+                name.to_string(),
+                json!({ "url": app.login_url(name, next) }),
+            )
+        })
+        .collect();
+    Ok(params.reply(&json!({ "authenticated": false, "providers": providers })))
+}
+
+pub async fn authorize(State(app): State<SharedApp>, params: Params) -> Result<Response, ApiError> {
+    let denied = || params.reply(&json!({ "permissions": {} }));
+    let Some(service) = params.get("service") else {
+        return Ok(denied());
+    };
+    let Some(user) = authenticated_user(&app, params.token().as_deref()).await? else {
+        return Ok(denied());
+    };
+    let permissions = app.permissions.get(service, &user.id).await;
+    let (token, _exp) = app
+        .tokens
+        .mint_permission_token(&user.id, service, &permissions)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(params.reply(&json!({
+        "permissions": permissions,
+        "service": service,
+        "token": token,
+        "userid": user.id,
+    })))
+}
+
+pub async fn update(State(app): State<SharedApp>, params: Params) -> Result<Response, ApiError> {
+    let failure = |e: &str| params.reply(&json!({ "success": false, "error": e }));
+    let Some(token) = params.token() else {
+        return Ok(failure("No token"));
+    };
+    let Ok(verified) = app.tokens.verify_user_token(&token) else {
+        return Ok(failure("Not authenticated"));
+    };
+    let Some(user) = users::get(&app.db, &verified.userid).await? else {
+        return Ok(failure(&UsernameError::UnknownUser.to_string()));
+    };
+    if !users::token_still_valid(&user, verified.issued_at) {
+        return Ok(failure("Not authenticated"));
+    }
+    // Other profile fields are ignored, as in the original.
+    let Some(username) = params.get("username") else {
+        return Ok(params.reply(&json!({ "success": true })));
+    };
+    Ok(
+        match users::set_username(&app.db, &user.id, username).await? {
+            Ok(()) => params.reply(&json!({ "success": true })),
+            Err(e) => failure(&e.to_string()),
+        },
+    )
+}
+
+pub async fn public_key(State(app): State<SharedApp>) -> Response {
+    let pem = app.tokens.keys().signing.public.pem.clone();
+    let mut r = (StatusCode::OK, pem).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+pub async fn resolve(State(app): State<SharedApp>, params: Params) -> Result<Response, ApiError> {
+    let user = match params.get("username") {
+        Some(name) => users::find_by_username(&app.db, name).await?,
+        None => None,
+    };
+    Ok(params.reply(&json!({ "userid": user.map(|u| u.id) })))
+}
+
+pub async fn get_profile(
+    State(app): State<SharedApp>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let user = match params.get("username") {
+        Some(name) => users::find_by_username(&app.db, name).await?,
+        None => None,
+    };
+    Ok(params.reply(&match user {
+        Some(u) => json!({ "found": true, "profile": users::public_profile(&u) }),
+        None => json!({ "found": false, "profile": null }),
+    }))
+}
+
+/// Revokes every token of the user issued until now, fires `on_user_logout`, then redirects to
+/// an allowlisted `next` or answers `{"success": true}`.
+pub async fn logout(State(app): State<SharedApp>, params: Params) -> Result<Response, ApiError> {
+    // Refuse a bad `next` before changing anything.
+    let next = match params.non_empty("next") {
+        Some(n) => Some(
+            app.redirects
+                .check(n)
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let user = authenticated_user(&app, params.token().as_deref()).await?;
+    if let Some(user) = &user {
+        users::revoke_tokens(&app.db, user, crate::tokens::now()).await?;
+        app.hooks
+            .fire(Hook::UserLogout, users::full_profile(user))
+            .await;
+    }
+    Ok(match (next, user) {
+        (Some(next), _) => found(&next),
+        (None, Some(_)) => params.reply(&json!({ "success": true })),
+        (None, None) => params.reply(&json!({ "success": false, "error": "Not authenticated" })),
+    })
+}

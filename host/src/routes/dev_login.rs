@@ -1,0 +1,98 @@
+//! Dev login (SPEC §7): a form asking for an e-mail and a name, no password. Only configured
+//! explicitly, and only on a loopback listener (checked with the configuration).
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::app::{App, SharedApp};
+use crate::hooks::Hook;
+use crate::http::{ApiError, Params, found};
+use crate::redirects::merge_query_param;
+use crate::users::{self, LoginProfile};
+
+/// `next` after checking it, defaulting to this host's `check` (which then shows the profile).
+fn target(app: &App, params: &Params) -> Result<String, ApiError> {
+    if !app.config.dev_login_enabled() {
+        return Err(ApiError::NotFound);
+    }
+    match params.non_empty("next") {
+        Some(next) => app
+            .redirects
+            .check(next)
+            .map_err(|e| ApiError::BadRequest(e.to_string())),
+        None => Ok(format!("{}check", app.config.server.prefix)),
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+pub async fn form(State(app): State<SharedApp>, params: Params) -> Result<Response, ApiError> {
+    let next = target(&app, &params)?;
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>authhost dev login</title>
+<style>body{{font-family:sans-serif;max-width:28em;margin:3em auto}}label{{display:block;margin:.8em 0}}
+input{{width:100%;padding:.4em}}.warn{{background:#fee;border:1px solid #c00;padding:.6em}}</style></head>
+<body><h1>Dev login</h1>
+<p class="warn">Development only: anyone who can reach this form can log in as anyone.</p>
+<form method="post" action="{action}">
+<label>E-mail <input name="email" type="email" required autofocus></label>
+<label>Name <input name="name" type="text"></label>
+<input type="hidden" name="next" value="{next}">
+<button type="submit">Log in</button>
+</form></body></html>"#,
+        action = escape(&format!("{}login/dev", app.config.server.prefix)),
+        next = escape(&next),
+    );
+    let mut r = (StatusCode::OK, html).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    Ok(r)
+}
+
+pub async fn submit(State(app): State<SharedApp>, params: Params) -> Result<Response, ApiError> {
+    let next = target(&app, &params)?;
+    let email = params.non_empty("email").map(str::trim).unwrap_or_default();
+    let valid = email.len() <= 254
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !valid {
+        return Err(ApiError::BadRequest("a valid e-mail is required".into()));
+    }
+    let name = params
+        .non_empty("name")
+        .map_or_else(|| email.split('@').next().unwrap_or(email), str::trim);
+    let profile = LoginProfile {
+        email: email.to_string(),
+        name: Some(name.to_string()),
+        avatar_url: None,
+        provider_id: format!("dev:{email}"),
+    };
+    let (user, created) = users::upsert_on_login(&app.db, &profile).await?;
+    let view = users::full_profile(&user);
+    if created {
+        let mut new = view.clone();
+        if let Some(obj) = new.as_object_mut() {
+            obj.insert("new".into(), serde_json::Value::Bool(true));
+        }
+        app.hooks.fire(Hook::NewUser, new).await;
+    }
+    app.hooks.fire(Hook::UserLogin, view).await;
+    metrics::counter!("authhost_logins_total", "provider" => "dev").increment(1);
+    let token = app
+        .tokens
+        .mint_user_token(&user.id, user.tokens_valid_after, None)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(found(&merge_query_param(&next, "jwt", &token)))
+}

@@ -1,0 +1,297 @@
+//! User tokens and permission tokens: minting, and verification pinned to the key and algorithm
+//! this host uses. Nothing here knows about HTTP or the database.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use aws_lc_rs::hmac;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::keys::{KeyError, KeyRing};
+
+/// Tokens longer than this are refused before any parsing.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("malformed token")]
+    Malformed,
+    #[error("token signed with an unknown key")]
+    UnknownKey,
+    #[error("token signed with an algorithm this host does not accept")]
+    WrongAlgorithm,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    #[error("not a user token")]
+    NotAUserToken,
+    #[error("signing failed")]
+    Signing,
+}
+
+/// Claims of a user token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserClaims {
+    pub userid: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+    #[serde(default)]
+    pub typ: Option<String>,
+}
+
+/// Claims of a permission token: the original's three first, in its order.
+#[derive(Debug, Serialize)]
+struct PermissionClaims<'a> {
+    userid: &'a str,
+    permissions: &'a serde_json::Value,
+    service: &'a str,
+    iat: i64,
+    exp: i64,
+    iss: &'a str,
+}
+
+/// The original's user token: `userid` and `exp` only.
+#[derive(Debug, Deserialize)]
+struct LegacyClaims {
+    userid: String,
+}
+
+/// A user token that passed verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedUser {
+    pub userid: String,
+    /// `iat`; `None` for the original's tokens, which carry none.
+    pub issued_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserTokenAlgorithm {
+    Hs256,
+    Rs256,
+}
+
+pub struct TokenService {
+    keys: Arc<KeyRing>,
+    issuer: String,
+    user_alg: UserTokenAlgorithm,
+    user_token_seconds: i64,
+    permission_token_seconds: i64,
+    legacy: bool,
+    hmac_key: hmac::Key,
+    user_decoding: DecodingKey,
+    legacy_decoding: DecodingKey,
+    user_header: String,
+    permission_header: String,
+}
+
+fn b64_json(value: &serde_json::Value) -> String {
+    URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl TokenService {
+    pub fn new(config: &Config, keys: Arc<KeyRing>) -> TokenService {
+        let user_alg = if config.tokens.user_token_algorithm == "RS256" {
+            UserTokenAlgorithm::Rs256
+        } else {
+            UserTokenAlgorithm::Hs256
+        };
+        let kid = keys.signing.kid().to_string();
+        let alg_name = match user_alg {
+            UserTokenAlgorithm::Hs256 => "HS256",
+            UserTokenAlgorithm::Rs256 => "RS256",
+        };
+        let secret = keys.signing.user_token_secret();
+        TokenService {
+            issuer: config.issuer(),
+            user_alg,
+            user_token_seconds: i64::from(config.tokens.user_token_days) * 86_400,
+            permission_token_seconds: i64::try_from(config.tokens.permission_token_seconds)
+                .unwrap_or(i64::MAX),
+            legacy: config.tokens.legacy_user_tokens,
+            hmac_key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            user_decoding: DecodingKey::from_secret(secret),
+            legacy_decoding: DecodingKey::from_secret(keys.signing.legacy_secret()),
+            user_header: b64_json(&serde_json::json!({"alg": alg_name, "kid": kid, "typ": "JWT"})),
+            permission_header: b64_json(
+                &serde_json::json!({"alg": "RS256", "kid": kid, "typ": "JWT"}),
+            ),
+            keys,
+        }
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    fn sign(
+        &self,
+        header_b64: &str,
+        claims: &impl Serialize,
+        rsa: bool,
+    ) -> Result<String, TokenError> {
+        let payload = serde_json::to_vec(claims).map_err(|_| TokenError::Signing)?;
+        let mut token = String::with_capacity(header_b64.len() + payload.len() * 4 / 3 + 360);
+        token.push_str(header_b64);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        let signature = if rsa {
+            self.keys
+                .signing
+                .sign_rs256(token.as_bytes())
+                .map_err(|_: KeyError| TokenError::Signing)?
+        } else {
+            hmac::sign(&self.hmac_key, token.as_bytes())
+                .as_ref()
+                .to_vec()
+        };
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
+        Ok(token)
+    }
+
+    /// Mints a user token. `valid_after` is the user's last logout: the token's `iat` is kept
+    /// after it so that a login in the same second as a logout still yields a usable token.
+    pub fn mint_user_token(
+        &self,
+        userid: &str,
+        valid_after: Option<i64>,
+        days: Option<u32>,
+    ) -> Result<String, TokenError> {
+        let iat = now().max(valid_after.map_or(i64::MIN, |v| v.saturating_add(1)));
+        let lifetime = days.map_or(self.user_token_seconds, |d| i64::from(d) * 86_400);
+        let claims = UserClaims {
+            userid: userid.to_string(),
+            iat,
+            exp: iat.saturating_add(lifetime),
+            iss: self.issuer.clone(),
+            typ: Some("user".into()),
+        };
+        self.sign(
+            &self.user_header,
+            &claims,
+            self.user_alg == UserTokenAlgorithm::Rs256,
+        )
+    }
+
+    /// Mints the permission token that `authorize` hands out (RS256, no `aud`).
+    pub fn mint_permission_token(
+        &self,
+        userid: &str,
+        service: &str,
+        permissions: &serde_json::Value,
+    ) -> Result<(String, i64), TokenError> {
+        let iat = now();
+        let exp = iat.saturating_add(self.permission_token_seconds);
+        let claims = PermissionClaims {
+            userid,
+            permissions,
+            service,
+            iat,
+            exp,
+            iss: &self.issuer,
+        };
+        Ok((self.sign(&self.permission_header, &claims, true)?, exp))
+    }
+
+    /// Verifies a user token: algorithm pinned to the key named by `kid`, `exp`, `iss` and
+    /// `typ: "user"` required. Revocation (the user's last logout) is the caller's check.
+    pub fn verify_user_token(&self, token: &str) -> Result<VerifiedUser, TokenError> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        let Some(kid) = header.kid else {
+            return self.verify_legacy(token, header.alg);
+        };
+        let expected = match self.user_alg {
+            UserTokenAlgorithm::Hs256 => Algorithm::HS256,
+            UserTokenAlgorithm::Rs256 => Algorithm::RS256,
+        };
+        if header.alg != expected {
+            return Err(TokenError::WrongAlgorithm);
+        }
+        let key = match self.user_alg {
+            // The HMAC key is derived from the signing key: no other kid can have made it.
+            UserTokenAlgorithm::Hs256 if kid == self.keys.signing.kid() => &self.user_decoding,
+            UserTokenAlgorithm::Hs256 => return Err(TokenError::UnknownKey),
+            UserTokenAlgorithm::Rs256 => {
+                &self.keys.find(&kid).ok_or(TokenError::UnknownKey)?.decoding
+            }
+        };
+        let mut validation = Validation::new(expected);
+        validation.required_spec_claims = ["exp", "iss"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<HashSet<_>>();
+        validation.set_issuer(&[&self.issuer]);
+        validation.validate_aud = false;
+        validation.leeway = 30;
+        let data = jsonwebtoken::decode::<UserClaims>(token, key, &validation)
+            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+        if data.claims.typ.as_deref() != Some("user") {
+            return Err(TokenError::NotAUserToken);
+        }
+        Ok(VerifiedUser {
+            userid: data.claims.userid,
+            issued_at: Some(data.claims.iat),
+        })
+    }
+
+    /// The original's tokens, accepted only with `legacy_user_tokens` (and `exp` required, which
+    /// the original did not require).
+    fn verify_legacy(&self, token: &str, alg: Algorithm) -> Result<VerifiedUser, TokenError> {
+        if !self.legacy {
+            return Err(TokenError::UnknownKey);
+        }
+        if alg != Algorithm::HS256 {
+            return Err(TokenError::WrongAlgorithm);
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.required_spec_claims = std::iter::once("exp".to_string()).collect();
+        validation.validate_aud = false;
+        validation.leeway = 0;
+        let data = jsonwebtoken::decode::<LegacyClaims>(token, &self.legacy_decoding, &validation)
+            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+        Ok(VerifiedUser {
+            userid: data.claims.userid,
+            issued_at: None,
+        })
+    }
+
+    /// Signs and verifies once; run before serving so a broken crypto setup never serves.
+    pub fn self_test(&self) -> Result<(), String> {
+        let token = self
+            .mint_user_token("self-test", None, None)
+            .map_err(|e| e.to_string())?;
+        let verified = self
+            .verify_user_token(&token)
+            .map_err(|e| format!("user token: {e}"))?;
+        if verified.userid != "self-test" {
+            return Err("user token round trip changed the claims".into());
+        }
+        let (token, _) = self
+            .mint_permission_token("self-test", "self-test", &serde_json::json!({}))
+            .map_err(|e| e.to_string())?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.validate_aud = false;
+        jsonwebtoken::decode::<serde_json::Value>(
+            &token,
+            &self.keys.signing.public.decoding,
+            &validation,
+        )
+        .map_err(|e| format!("permission token: {e}"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,248 @@
+//! Users: lookup, creation on login, the one-time username, logout. No HTTP here.
+
+use chrono::{NaiveDateTime, SecondsFormat, TimeZone, Utc};
+use md5::{Digest, Md5};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, SqlErr,
+};
+use serde_json::{Map, Value, json};
+
+use crate::db::user::{self, Entity as Users, Model as User};
+
+/// The original's user id: md5 hex of the e-mail exactly as the upstream gives it.
+pub fn user_id_for_email(email: &str) -> String {
+    hex::encode(Md5::digest(email.as_bytes()))
+}
+
+pub async fn get(db: &DatabaseConnection, id: &str) -> Result<Option<User>, DbErr> {
+    Users::find_by_id(id.to_string()).one(db).await
+}
+
+/// Case-insensitive: usernames are stored lower-case.
+pub async fn find_by_username(
+    db: &DatabaseConnection,
+    username: &str,
+) -> Result<Option<User>, DbErr> {
+    let wanted = username.trim().to_lowercase();
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    Users::find()
+        .filter(user::Column::Username.eq(wanted))
+        .one(db)
+        .await
+}
+
+/// Is this token's `iat` still valid for the user (not revoked by a logout)?
+pub fn token_still_valid(user: &User, issued_at: Option<i64>) -> bool {
+    match (user.tokens_valid_after, issued_at) {
+        (None, _) => true,
+        (Some(after), Some(iat)) => iat > after,
+        // The original's tokens carry no `iat`: any logout revokes them.
+        (Some(_), None) => false,
+    }
+}
+
+/// What an upstream (or the dev form, or `authhost token`) says about a person.
+#[derive(Debug, Clone)]
+pub struct LoginProfile {
+    pub email: String,
+    pub name: Option<String>,
+    pub avatar_url: Option<String>,
+    /// `"<provider>:<upstream id>"`.
+    pub provider_id: String,
+}
+
+/// Creates the user or refreshes their profile (username untouched). Returns the user and
+/// whether it was created by this call. Safe against two logins racing for one new account.
+pub async fn upsert_on_login(
+    db: &DatabaseConnection,
+    profile: &LoginProfile,
+) -> Result<(User, bool), DbErr> {
+    let id = user_id_for_email(&profile.email);
+    let now = Utc::now().naive_utc();
+    let new = user::ActiveModel {
+        id: Set(id.clone()),
+        provider_id: Set(Some(profile.provider_id.clone())),
+        username: Set(None),
+        name: Set(profile.name.clone()),
+        email: Set(Some(profile.email.clone())),
+        avatar_url: Set(profile.avatar_url.clone()),
+        join_date: Set(Some(now)),
+        last_login: Set(Some(now)),
+        tokens_valid_after: NotSet,
+    };
+    let inserted = Users::insert(new)
+        .on_conflict(OnConflict::column(user::Column::Id).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    if inserted == 0 {
+        Users::update_many()
+            .col_expr(
+                user::Column::ProviderId,
+                Expr::value(profile.provider_id.clone()),
+            )
+            .col_expr(user::Column::Name, Expr::value(profile.name.clone()))
+            .col_expr(
+                user::Column::AvatarUrl,
+                Expr::value(profile.avatar_url.clone()),
+            )
+            .col_expr(user::Column::LastLogin, Expr::value(now))
+            .filter(user::Column::Id.eq(id.clone()))
+            .exec(db)
+            .await?;
+    }
+    let user = get(db, &id)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("user {id} vanished after upsert")))?;
+    Ok((user, inserted > 0))
+}
+
+/// Revokes every token issued until now: stores the logout time (never moving it back).
+pub async fn revoke_tokens(db: &DatabaseConnection, user: &User, at: i64) -> Result<(), DbErr> {
+    let at = user.tokens_valid_after.map_or(at, |prev| prev.max(at));
+    Users::update_many()
+        .col_expr(user::Column::TokensValidAfter, Expr::value(at))
+        .filter(user::Column::Id.eq(user.id.clone()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Why a username was not set; the texts are the original's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UsernameError {
+    #[error("Unknown User")]
+    UnknownUser,
+    #[error("Cannot modify username, already set")]
+    AlreadySet,
+    #[error("Username taken")]
+    Taken,
+    #[error("Invalid username")]
+    Invalid,
+}
+
+/// 2–39 characters of `a-z 0-9 - _ .`, starting with a letter or digit (after lower-casing).
+pub fn valid_username(name: &str) -> bool {
+    let len = name.chars().count();
+    (2..=39).contains(&len)
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Sets the username once. Of two requests racing for one name the database's unique index
+/// lets exactly one win.
+pub async fn set_username(
+    db: &DatabaseConnection,
+    id: &str,
+    requested: &str,
+) -> Result<Result<(), UsernameError>, DbErr> {
+    let Some(user) = get(db, id).await? else {
+        return Ok(Err(UsernameError::UnknownUser));
+    };
+    if user.username.is_some() {
+        return Ok(Err(UsernameError::AlreadySet));
+    }
+    let name = requested.trim().to_lowercase();
+    if !valid_username(&name) {
+        return Ok(Err(UsernameError::Invalid));
+    }
+    if find_by_username(db, &name).await?.is_some() {
+        return Ok(Err(UsernameError::Taken));
+    }
+    let result = Users::update_many()
+        .col_expr(user::Column::Username, Expr::value(name))
+        .filter(user::Column::Id.eq(id.to_string()))
+        .filter(user::Column::Username.is_null())
+        .exec(db)
+        .await;
+    match result {
+        Ok(r) if r.rows_affected == 1 => Ok(Ok(())),
+        Ok(_) => Ok(Err(UsernameError::AlreadySet)),
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            Ok(Err(UsernameError::Taken))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn rfc3339(t: Option<NaiveDateTime>) -> Value {
+    t.map_or(Value::Null, |t| {
+        Value::String(
+            Utc.from_utc_datetime(&t)
+                .to_rfc3339_opts(SecondsFormat::Secs, true),
+        )
+    })
+}
+
+/// The profile of `check`: `username` only when set.
+pub fn full_profile(user: &User) -> Value {
+    let mut p = Map::new();
+    p.insert("id".into(), json!(user.id));
+    p.insert("idhash".into(), json!(user.id));
+    p.insert("name".into(), json!(user.name));
+    p.insert("email".into(), json!(user.email));
+    p.insert("avatar_url".into(), json!(user.avatar_url));
+    p.insert("provider_id".into(), json!(user.provider_id));
+    p.insert("join_date".into(), rfc3339(user.join_date));
+    if let Some(u) = &user.username {
+        p.insert("username".into(), json!(u));
+    }
+    Value::Object(p)
+}
+
+/// The public profile of `get_profile`: never the e-mail.
+pub fn public_profile(user: &User) -> Value {
+    json!({
+        "id": user.id,
+        "name": user.name,
+        "avatar_url": user.avatar_url,
+        "join_date": rfc3339(user.join_date),
+        "gravatar": user.email.as_deref().map(user_id_for_email),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_id_is_md5_of_the_email_as_given() {
+        assert_eq!(
+            user_id_for_email("fakey@mcfakerson.com"),
+            "f2fe87a020ae126cd776ad503486a65e"
+        );
+        assert_ne!(
+            user_id_for_email("Alice@x.com"),
+            user_id_for_email("alice@x.com")
+        );
+    }
+
+    #[test]
+    fn username_rules() {
+        for ok in ["ab", "a1", "9lives", "a.b-c_d", &"a".repeat(39)] {
+            assert!(valid_username(ok), "{ok}");
+        }
+        for bad in [
+            "a",
+            "",
+            "-ab",
+            ".ab",
+            "_ab",
+            "a b",
+            "ab!",
+            "ABC",
+            "émile",
+            &"a".repeat(40),
+        ] {
+            assert!(!valid_username(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Database migrations of authhost, shared by SQLite and PostgreSQL.
+//!
+//! The first migration also adopts a database of the original dgp-oauth2: its `users` rows are
+//! kept, the columns authhost needs are added, and `username` becomes nullable.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_users;
+mod m20261127_000002_login_states;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261127_000001_users::Migration),
+            Box::new(m20261127_000002_login_states::Migration),
+        ]
+    }
+}
