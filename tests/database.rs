@@ -1,1 +1,175 @@
+//! The database: adoption of an original dgp-oauth2 database, repeatable migrations, and a
+//! database that goes away. Runs on SQLite, and on PostgreSQL with AUTHHOST_TEST_POSTGRES.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use authhost_tests::{Options, TestDb, TestServer, md5_hex};
+use sea_orm::{ConnectionTrait, Database, Statement};
+use serde_json::{Value, json};
+
+/// The original's table exactly as SQLAlchemy's `create_all` made it (BEHAVIOUR.md §7).
+fn original_schema(postgres: bool) -> String {
+    let ts = if postgres {
+        "TIMESTAMP WITHOUT TIME ZONE"
+    } else {
+        "DATETIME"
+    };
+    format!(
+        "CREATE TABLE users (id VARCHAR(128) NOT NULL, provider_id VARCHAR(128), \
+         username VARCHAR NOT NULL, name VARCHAR, email VARCHAR, avatar_url VARCHAR(512), \
+         join_date {ts}, PRIMARY KEY (id), UNIQUE (username))"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_original_database_is_adopted_with_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(dir.path()).await;
+    let conn = Database::connect(&db.url).await.unwrap();
+    conn.execute_unprepared(&original_schema(db.is_postgres()))
+        .await
+        .unwrap();
+    let alice = md5_hex("alice@example.org");
+    let bob = md5_hex("bob@example.org");
+    conn.execute_unprepared(&format!(
+        "INSERT INTO users (id, provider_id, username, name, email, avatar_url, join_date) VALUES \
+         ('{alice}', 'google:123', 'alice', 'Alice', 'alice@example.org', 'https://img/a.png', '2023-11-18 10:20:30.123456'), \
+         ('{bob}', 'github:456', 'bob1', 'Bob', 'bob@example.org', NULL, '2021-01-02 03:04:05')"
+    ))
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let s = TestServer::start_with(Options {
+        db: Some(db),
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(
+        s.get_json("resolve?username=ALICE").await,
+        json!({ "userid": alice })
+    );
+    let profile = s.get_json("get_profile?username=bob1").await;
+    assert_eq!(
+        profile,
+        json!({ "found": true, "profile": {
+            "id": bob, "name": "Bob", "avatar_url": null,
+            "join_date": "2021-01-02T03:04:05Z", "gravatar": bob,
+        }})
+    );
+
+    // An adopted user can use a token and keeps their username.
+    let token = s.app.tokens.mint_user_token(&alice, None, None).unwrap();
+    let check = s.get_json(&format!("check?jwt={token}")).await;
+    assert_eq!(check["authenticated"], true);
+    assert_eq!(check["profile"]["username"], "alice");
+    assert_eq!(check["profile"]["provider_id"], "google:123");
+    assert_eq!(check["profile"]["join_date"], "2023-11-18T10:20:30Z");
+    let r: Value = s
+        .client
+        .post(s.url(&format!("update?jwt={token}&username=alice2")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        r,
+        json!({ "success": false, "error": "Cannot modify username, already set" })
+    );
+
+    // New users start without a username: the NOT NULL of the original is gone.
+    let carol = s.dev_login("carol@example.org", "Carol").await;
+    let r: Value = s
+        .client
+        .post(s.url(&format!("update?jwt={carol}&username=alice")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["error"], "Username taken");
+    let r: Value = s
+        .client
+        .post(s.url(&format!("update?jwt={carol}&username=carol")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r, json!({ "success": true }));
+
+    // Logging an adopted user in refreshes the profile but keeps id, e-mail, username, join date.
+    let again = s.dev_login("alice@example.org", "Alice New").await;
+    let check = s.get_json(&format!("check?jwt={again}")).await;
+    assert_eq!(check["profile"]["id"], alice.as_str());
+    assert_eq!(check["profile"]["name"], "Alice New");
+    assert_eq!(check["profile"]["username"], "alice");
+    assert_eq!(check["profile"]["join_date"], "2023-11-18T10:20:30Z");
+
+    // A second start on the same database migrates nothing again and keeps every row.
+    let db = s.stop_keep_db().await;
+    let s = TestServer::start_with(Options {
+        db: Some(db),
+        ..Options::default()
+    })
+    .await;
+    let count = s
+        .app
+        .db
+        .query_one_raw(Statement::from_string(
+            s.app.db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM users",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap();
+    assert_eq!(count, 3);
+    assert_eq!(
+        s.get_json("resolve?username=carol").await["userid"],
+        md5_hex("carol@example.org").as_str()
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_goes_away_gets_json_errors_not_a_crash() {
+    let s = TestServer::start().await;
+    let token = s.dev_login("lee@example.org", "Lee").await;
+    // Close the pool under the running server: every query now fails.
+    s.app.db.clone().close().await.unwrap();
+    for path in [
+        format!("check?jwt={token}"),
+        format!("authorize?jwt={token}&service=example"),
+        "resolve?username=lee".into(),
+    ] {
+        let r = s.client.get(s.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), 503, "{path}");
+        assert_eq!(r.headers()["content-type"], "application/json");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({ "error": "service unavailable: database not reachable" })
+        );
+    }
+    let r = s
+        .client
+        .get(format!("{}/readyz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "unavailable");
+    let r = s
+        .client
+        .get(format!("{}/healthz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    s.stop().await;
+}

@@ -69,12 +69,12 @@ impl App {
                 None
             }
         };
-        if let (Some(db), true) = (&db, config.server.run_migrations) {
-            if let Err(e) = crate::db::migrate(db).await {
-                errors.push(format!(
-                    "database.url (DATABASE_URL): migrations failed: {e}"
-                ));
-            }
+        if let (Some(db), true) = (&db, config.server.run_migrations)
+            && let Err(e) = crate::db::migrate(db).await
+        {
+            errors.push(format!(
+                "database.url (DATABASE_URL): migrations failed: {e}"
+            ));
         }
         let (Some(keys), Some(permissions), Some(hooks), Some(redirects), Some(db), true) =
             (keys, permissions, hooks, redirects, db, errors.is_empty())

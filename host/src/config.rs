@@ -51,7 +51,7 @@ impl Serialize for Secret {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -237,21 +237,6 @@ impl ConfigErrors {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            database: DatabaseConfig::default(),
-            keys: KeysConfig::default(),
-            tokens: TokensConfig::default(),
-            redirects: RedirectsConfig::default(),
-            cors: CorsConfig::default(),
-            plugins: PluginsConfig::default(),
-            providers: BTreeMap::new(),
-        }
-    }
-}
-
 /// Which file to read: `--config`, else `AUTHHOST_CONFIG`, else `./config.toml` when present.
 pub fn config_path(explicit: Option<&Path>, env: &EnvMap) -> Option<(PathBuf, bool)> {
     if let Some(p) = explicit {
@@ -329,12 +314,11 @@ impl Config {
             .trim()
             .trim_end_matches('/')
             .to_string();
-        self.server.external_address =
-            if ext.starts_with("http://") || ext.starts_with("https://") || ext.is_empty() {
-                ext
-            } else {
-                format!("https://{ext}")
-            };
+        self.server.external_address = if ext.contains("://") || ext.is_empty() {
+            ext
+        } else {
+            format!("https://{ext}")
+        };
         if !self.server.prefix.starts_with('/') {
             self.server.prefix.insert(0, '/');
         }
@@ -580,25 +564,67 @@ impl Provider for AuthhostEnv {
                 continue; // AUTHHOST_CONFIG, AUTHHOST_PLUGIN_PATH, AUTHHOST_LOG: not config keys
             }
             let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
-            insert_path(&mut root, &path, env_value(value));
+            let value = env_value(&path, value);
+            insert_path(&mut root, &path, value);
         }
         Ok(Profile::Default.collect(root))
     }
 }
 
-/// Lists and tables may be written inline (`["a","b"]`); everything else stays a string, which
-/// figment converts to numbers or booleans where the field asks for them.
-fn env_value(raw: &str) -> Value {
+/// Converts an environment string to the type of the field it sets (figment does not convert
+/// strings to numbers or booleans by itself), so `"14"` fills a number but a numeric secret
+/// stays a string. Lists may be written inline: `["a", "b"]`.
+fn env_value(path: &[String], raw: &str) -> Value {
     let t = raw.trim();
-    if (t.starts_with('[') && t.ends_with(']')) || (t.starts_with('{') && t.ends_with('}')) {
-        let parsed = toml::from_str::<toml::Table>(&format!("v = {t}"));
-        if let Some(v) = parsed.ok().and_then(|mut table| table.remove("v")) {
-            if let Ok(v) = Value::serialize(v) {
-                return v;
-            }
-        }
+    let parsed = match field_kind(path) {
+        Some(Value::Bool(..)) => t.parse::<bool>().ok().map(Value::from),
+        Some(Value::Num(..)) => t.parse::<i64>().ok().map(Value::from),
+        Some(Value::Array(..)) | Some(Value::Dict(..)) => inline_toml(t),
+        _ => None,
+    };
+    parsed.unwrap_or_else(|| Value::from(raw.to_string()))
+}
+
+fn inline_toml(text: &str) -> Option<Value> {
+    let mut table = toml::from_str::<toml::Table>(&format!("v = {text}")).ok()?;
+    Value::serialize(table.remove("v")?).ok()
+}
+
+/// The value at `path` in a configuration with every optional field filled: its variant tells
+/// the field's type. Provider names map to one probe provider; plugin tables are free-form.
+fn field_kind(path: &[String]) -> Option<Value> {
+    static PROBE: std::sync::OnceLock<Option<Value>> = std::sync::OnceLock::new();
+    let probe = PROBE.get_or_init(|| {
+        let mut c = Config::default();
+        c.database.max_connections = Some(1);
+        c.providers.insert(
+            "probe".into(),
+            ProviderConfig {
+                enabled: Some(true),
+                kind: Some(String::new()),
+                issuer: Some(String::new()),
+                auth_url: Some(String::new()),
+                token_url: Some(String::new()),
+                api_url: Some(String::new()),
+                scopes: Some(vec![]),
+                client_auth: Some(String::new()),
+                ..ProviderConfig::default()
+            },
+        );
+        c.keys.private_key_file = Some(PathBuf::new());
+        c.keys.public_key_file = Some(PathBuf::new());
+        Value::serialize(&c).ok()
+    });
+    let mut node = probe.as_ref()?;
+    for (i, part) in path.iter().enumerate() {
+        let key = if i == 1 && path.first().is_some_and(|p| p == "providers") {
+            "probe"
+        } else {
+            part
+        };
+        node = node.as_dict()?.get(key)?;
     }
-    Value::from(raw.to_string())
+    Some(node.clone())
 }
 
 fn insert_path(dict: &mut Dict, path: &[String], value: Value) {

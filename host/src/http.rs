@@ -111,10 +111,11 @@ impl Params {
         }
         if let Some(v) = self.headers.get(header::AUTHORIZATION) {
             let text = String::from_utf8_lossy(v.as_bytes());
-            if let Some((scheme, token)) = text.split_once(' ') {
-                if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() {
-                    return Some(token.trim().to_string());
-                }
+            if let Some((scheme, token)) = text.split_once(' ')
+                && scheme.eq_ignore_ascii_case("bearer")
+                && !token.trim().is_empty()
+            {
+                return Some(token.trim().to_string());
             }
         }
         self.get("jwt").map(str::to_string)

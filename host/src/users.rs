@@ -26,7 +26,9 @@ pub async fn find_by_username(
     username: &str,
 ) -> Result<Option<User>, DbErr> {
     let wanted = username.trim().to_lowercase();
-    if wanted.is_empty() {
+    // No stored name has control characters (PostgreSQL refuses NUL outright) or is this long;
+    // the rules are looser than `valid_username` because adopted names predate them.
+    if wanted.is_empty() || wanted.len() > 256 || wanted.chars().any(char::is_control) {
         return Ok(None);
     }
     Users::find()
@@ -100,9 +102,12 @@ pub async fn upsert_on_login(
     Ok((user, inserted > 0))
 }
 
-/// Revokes every token issued until now: stores the logout time (never moving it back).
+/// Revokes every token issued until now by storing the logout time. Tokens minted right after
+/// an earlier logout carry `iat` = that logout + 1, so the new mark is at least that far along.
 pub async fn revoke_tokens(db: &DatabaseConnection, user: &User, at: i64) -> Result<(), DbErr> {
-    let at = user.tokens_valid_after.map_or(at, |prev| prev.max(at));
+    let at = user
+        .tokens_valid_after
+        .map_or(at, |prev| prev.saturating_add(1).max(at));
     Users::update_many()
         .col_expr(user::Column::TokensValidAfter, Expr::value(at))
         .filter(user::Column::Id.eq(user.id.clone()))

@@ -53,19 +53,23 @@ async fn adopt_original(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     if manager.get_database_backend() == DbBackend::Sqlite
         && sqlite_username_not_null(manager).await?
     {
-        // SQLite cannot drop NOT NULL in place: rebuild the table and copy the rows.
-        let db = manager.get_connection();
-        for sql in [
-            "CREATE TABLE users_authhost_new (id VARCHAR(128) NOT NULL PRIMARY KEY, \
-             provider_id VARCHAR(128), username VARCHAR UNIQUE, name VARCHAR, email VARCHAR, \
-             avatar_url VARCHAR(512), join_date DATETIME)",
-            "INSERT INTO users_authhost_new (id, provider_id, username, name, email, avatar_url, join_date) \
-             SELECT id, provider_id, username, name, email, avatar_url, join_date FROM users",
-            "DROP TABLE users",
-            "ALTER TABLE users_authhost_new RENAME TO users",
-        ] {
-            db.execute_unprepared(sql).await?;
-        }
+        // SQLite cannot drop NOT NULL in place: rebuild the table and copy the rows, in one
+        // call so that one pooled connection runs it, inside one transaction so that a crash
+        // cannot leave the rows behind in the half-built copy.
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "BEGIN IMMEDIATE; \
+                 CREATE TABLE users_authhost_new (id VARCHAR(128) NOT NULL PRIMARY KEY, \
+                 provider_id VARCHAR(128), username VARCHAR UNIQUE, name VARCHAR, email VARCHAR, \
+                 avatar_url VARCHAR(512), join_date DATETIME); \
+                 INSERT INTO users_authhost_new (id, provider_id, username, name, email, avatar_url, join_date) \
+                 SELECT id, provider_id, username, name, email, avatar_url, join_date FROM users; \
+                 DROP TABLE users; \
+                 ALTER TABLE users_authhost_new RENAME TO users; \
+                 COMMIT;",
+            )
+            .await?;
     } else if manager.get_database_backend() == DbBackend::Postgres {
         manager
             .get_connection()

@@ -1,1 +1,290 @@
+//! Test harness: starts a real authhost server on port 0 with a fresh database, and a client.
+//!
+//! The database is SQLite in a temporary folder, or, when `AUTHHOST_TEST_POSTGRES` holds a
+//! PostgreSQL URL (e.g. `postgres://postgres@127.0.0.1:5432/test`), a fresh database created on
+//! that server for each test server and dropped when the test stops it. A set but unreachable
+//! `AUTHHOST_TEST_POSTGRES` fails the tests: nothing is skipped silently.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::sync::{Arc, OnceLock};
+
+use authhost::app::{App, SharedApp};
+use authhost::config::{Config, EnvMap};
+use authhost::server::ServerHandle;
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::Value;
+
+/// Two RSA key pairs (private PEM, public PEM), generated once per test process.
+pub fn key_pair(n: usize) -> &'static (String, String) {
+    static PAIRS: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    &PAIRS.get_or_init(|| {
+        (0..2)
+            .map(|_| authhost::keys::generate_pem_pair().expect("keygen"))
+            .collect()
+    })[n]
+}
+
+/// Where test databases live.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Postgres { admin_url: String },
+}
+
+pub fn backend() -> Backend {
+    match std::env::var("AUTHHOST_TEST_POSTGRES") {
+        Ok(url) if !url.trim().is_empty() => Backend::Postgres { admin_url: url },
+        _ => Backend::Sqlite,
+    }
+}
+
+/// A database made for one test.
+pub struct TestDb {
+    pub url: String,
+    pg: Option<(String, String)>, // (admin url, database name)
+}
+
+impl TestDb {
+    /// A fresh database; a SQLite file goes into `dir`, which must outlive it.
+    pub async fn new(dir: &std::path::Path) -> TestDb {
+        match backend() {
+            Backend::Sqlite => TestDb {
+                url: format!("sqlite://{}/authhost.db?mode=rwc", dir.display()),
+                pg: None,
+            },
+            Backend::Postgres { admin_url } => {
+                let name = format!("authhost_t_{:016x}", rand::random::<u64>());
+                let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| {
+                    panic!("AUTHHOST_TEST_POSTGRES is set but PostgreSQL is not reachable at {admin_url}: {e}")
+                });
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create database");
+                let _ = admin.close().await;
+                let url = replace_database(&admin_url, &name);
+                TestDb {
+                    url,
+                    pg: Some((admin_url, name)),
+                }
+            }
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+
+    pub async fn drop_database(&self) {
+        if let Some((admin_url, name)) = &self.pg
+            && let Ok(admin) = Database::connect(admin_url.as_str()).await
+        {
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+            let _ = admin.close().await;
+        }
+    }
+}
+
+/// `postgres://user@host:port/db?x` with another database name.
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub prefix: String,
+    pub app: SharedApp,
+    pub client: reqwest::Client,
+    pub db: TestDb,
+    handle: Option<ServerHandle>,
+    pub dir: tempfile::TempDir,
+}
+
+/// The configuration every test server starts from; `extra` TOML is appended to it.
+pub fn base_toml(dir: &std::path::Path, db_url: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+external_address = "http://127.0.0.1:1"
+data_dir = "{dir}"
+[database]
+url = "{db_url}"
+[redirects]
+allowed = ["https://app.example.org/", "http://127.0.0.1:1/"]
+[cors]
+allowed_origins = ["https://app.example.org"]
+[plugins]
+services = "example:sample_permission_provider;example2:sample_permission_provider"
+[providers.dev]
+enabled = true
+"#,
+        dir = dir.display()
+    )
+}
+
+#[derive(Default)]
+pub struct Options {
+    pub extra_toml: String,
+    pub env: EnvMap,
+    /// Use this database instead of a fresh one.
+    pub db: Option<TestDb>,
+    /// Key pair number (0 or 1).
+    pub key: usize,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = match options.db {
+            Some(db) => db,
+            None => TestDb::new(dir.path()).await,
+        };
+        let mut env = options.env;
+        let (private, public) = key_pair(options.key);
+        env.entry("PRIVATE_KEY".into())
+            .or_insert_with(|| private.clone());
+        env.entry("PUBLIC_KEY".into())
+            .or_insert_with(|| public.clone());
+        let toml = format!("{}\n{}", base_toml(dir.path(), &db.url), options.extra_toml);
+        let config =
+            Config::from_toml_str(&toml, &env).unwrap_or_else(|e| panic!("test config: {e}"));
+        let prefix = config.server.prefix.clone();
+        let app = Arc::new(App::build(config).await.unwrap_or_else(|e| panic!("{e}")));
+        let handle = ServerHandle::start(app.clone(), "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("bind");
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        TestServer {
+            base: format!("http://{}", handle.addr),
+            prefix,
+            app,
+            client,
+            db,
+            handle: Some(handle),
+            dir,
+        }
+    }
+
+    /// `http://addr/auth/<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}{}", self.base, self.prefix, path)
+    }
+
+    pub async fn get_json(&self, path_and_query: &str) -> Value {
+        let r = self
+            .client
+            .get(self.url(path_and_query))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 200, "GET {path_and_query}");
+        r.json().await.expect("json body")
+    }
+
+    /// Logs in through the dev form, returning the user token.
+    pub async fn dev_login(&self, email: &str, name: &str) -> String {
+        let r = self
+            .client
+            .post(self.url("login/dev"))
+            .form(&[
+                ("email", email),
+                ("name", name),
+                ("next", "https://app.example.org/done"),
+            ])
+            .send()
+            .await
+            .expect("dev login");
+        assert_eq!(r.status(), 302, "dev login status");
+        let location = r.headers()["location"].to_str().expect("ascii").to_string();
+        let url = reqwest::Url::parse(&location).expect("absolute location");
+        url.query_pairs()
+            .find(|(k, _)| k == "jwt")
+            .map(|(_, v)| v.into_owned())
+            .expect("jwt in location")
+    }
+
+    /// Stops the server and drops its database.
+    pub async fn stop(self) {
+        let db = self.stop_keep_db().await;
+        db.drop_database().await;
+    }
+
+    /// Stops the server and hands its database back, e.g. to start another server on it.
+    pub async fn stop_keep_db(mut self) -> TestDb {
+        if let Some(h) = self.handle.take() {
+            h.shutdown().await;
+        }
+        self.app.db.clone().close().await.ok();
+        self.db
+    }
+}
+
+/// Decodes a JWT's header and payload without verifying.
+pub fn jwt_parts(token: &str) -> (Value, Value) {
+    use base64::Engine;
+    let mut parts = token.split('.');
+    let mut next = || {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts.next().expect("part"))
+            .expect("base64url");
+        serde_json::from_slice::<Value>(&bytes).expect("json")
+    };
+    (next(), next())
+}
+
+/// The JSON text of a JWT's payload, keys in the order the issuer wrote them.
+pub fn jwt_payload_text(token: &str) -> String {
+    use base64::Engine;
+    let part = token.split('.').nth(1).expect("payload part");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
+    String::from_utf8(bytes).expect("utf-8")
+}
+
+/// md5 hex, the original's user id rule.
+pub fn md5_hex(text: &str) -> String {
+    use md5::{Digest, Md5};
+    hex::encode(Md5::digest(text.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn replaces_the_database_name() {
+        assert_eq!(
+            super::replace_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            super::replace_database("postgres://h/db?sslmode=disable", "x"),
+            "postgres://h/x?sslmode=disable"
+        );
+        assert_eq!(
+            super::replace_database("postgres://h", "x"),
+            "postgres://h/x"
+        );
+    }
+}
