@@ -121,6 +121,7 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!(
         %addr,
         prefix = %app.config.server.prefix,
@@ -181,12 +182,23 @@ async fn token(config: Config, email: &str, name: Option<String>, days: Option<u
         avatar_url: None,
         provider_id: format!("cli:{email}"),
     };
-    let (user, created) = match users::upsert_on_login(&app.db, &profile).await {
+    // An existing account is used as it is: minting a token is not a login that refreshes it.
+    let existing = match users::get(&app.db, &users::user_id_for_email(email)).await {
         Ok(u) => u,
         Err(e) => {
             eprintln!("database: {e}");
             return ExitCode::FAILURE;
         }
+    };
+    let (user, created) = match existing {
+        Some(u) => (u, false),
+        None => match users::upsert_on_login(&app.db, &profile).await {
+            Ok(u) => u,
+            Err(e) => {
+                eprintln!("database: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
     };
     if created {
         let mut view = users::full_profile(&user);

@@ -1,0 +1,339 @@
+//! The `authhost` binary: keygen, token, config, plugins, migrate, start-up errors, and a
+//! graceful stop on SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn authhost() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_authhost"));
+    // Keep the developer's environment out of the tests.
+    for var in [
+        "PRIVATE_KEY",
+        "PUBLIC_KEY",
+        "DATABASE_URL",
+        "ALLOWED_SERVICES",
+        "INSTALLED_EXTENSIONS",
+        "AUTHHOST_CONFIG",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
+/// A configuration in `dir` with a SQLite database there and the given extra TOML.
+fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("config.toml");
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{d}\"\nlog_format = \"json\"\n\
+         [database]\nurl = \"sqlite://{d}/a.db?mode=rwc\"\n\
+         [plugins]\nservices = \"example:sample_permission_provider\"\nextensions = \"sample_extension\"\n{extra}",
+        d = dir.display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn keygen(dir: &Path) {
+    let out = authhost()
+        .args(["keygen", "--out"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn keys_toml(dir: &Path) -> String {
+    format!(
+        "[keys]\nprivate_key_file = \"{d}/private.pem\"\npublic_key_file = \"{d}/public.pem\"\n",
+        d = dir.display()
+    )
+}
+
+#[test]
+fn keygen_writes_a_private_key_only_its_owner_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path());
+    let private = std::fs::read_to_string(dir.path().join("private.pem")).unwrap();
+    let public = std::fs::read_to_string(dir.path().join("public.pem")).unwrap();
+    assert!(private.starts_with("-----BEGIN PRIVATE KEY-----"));
+    assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("private.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Never overwrites an existing key.
+    let again = authhost()
+        .args(["keygen", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("private.pem")).unwrap(),
+        private
+    );
+}
+
+#[test]
+fn token_prints_only_a_user_token_for_the_email() {
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path());
+    let config = write_config(dir.path(), &keys_toml(dir.path()));
+    let out = authhost()
+        .arg("--config")
+        .arg(&config)
+        .args(["token", "--email", "ops@example.org", "--days", "2"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "stdout: {stdout}");
+    let payload = lines[0].split('.').nth(1).unwrap();
+    use base64::Engine;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    use md5::Digest;
+    assert_eq!(
+        claims["userid"],
+        hex::encode(md5::Md5::digest(b"ops@example.org"))
+    );
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        2 * 86400
+    );
+    assert_eq!(claims["typ"], "user");
+}
+
+#[test]
+fn config_prints_the_effective_configuration_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let out = authhost()
+        .arg("--config")
+        .arg(&config)
+        .arg("config")
+        .env(
+            "PRIVATE_KEY",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+        )
+        .env("GITHUB_KEY", "gh-client")
+        .env("GITHUB_SECRET", "123456")
+        .env("DATABASE_URL", "postgres://user:hunter2@db.example/auth")
+        .env("EXTERNAL_ADDRESS", "auth.example.org")
+        .env("AUTHHOST_TOKENS__USER_TOKEN_DAYS", "7")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for secret in ["AAAA", "123456", "hunter2"] {
+        assert!(!text.contains(secret), "{secret} leaked:\n{text}");
+    }
+    assert!(text.contains("client_id = \"gh-client\""), "{text}");
+    assert!(
+        text.contains("external_address = \"https://auth.example.org\""),
+        "{text}"
+    );
+    assert!(text.contains("user_token_days = 7"), "{text}");
+    assert!(text.contains("<redacted>"), "{text}");
+}
+
+#[test]
+fn configuration_errors_are_all_reported_with_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[server]\nlisten = \"nope\"\n[tokens]\nuser_token_algorithm = \"none\"\n[redirects]\nallowed = [\"javascript:alert(1)\"]\n").unwrap();
+    let out = authhost()
+        .arg("--config")
+        .arg(&path)
+        .arg("config")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for key in [
+        "server.listen",
+        "tokens.user_token_algorithm",
+        "redirects.allowed[0]",
+    ] {
+        assert!(err.contains(key), "{key} missing from:\n{err}");
+    }
+    let out = authhost()
+        .args(["--config", "/nonexistent/authhost.toml", "config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/authhost.toml"));
+}
+
+#[test]
+fn start_up_problems_are_reported_together_and_nothing_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[keys]\nprivate_key_file = \"/nonexistent/private.pem\"\n",
+    );
+    let out = authhost()
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .env("ALLOWED_SERVICES", "example:no_such_plugin")
+        .env(
+            "DATABASE_URL",
+            "sqlite:///proc/authhost-cannot-write-here/a.db?mode=rwc",
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "keys.private_key_file",
+        "/nonexistent/private.pem",
+        "plugins.services",
+        "no_such_plugin",
+        "database.url",
+    ] {
+        assert!(err.contains(needle), "{needle} missing from:\n{err}");
+    }
+}
+
+#[test]
+fn plugins_lists_the_configured_set() {
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path());
+    let config = write_config(dir.path(), &keys_toml(dir.path()));
+    let out = authhost()
+        .arg("--config")
+        .arg(&config)
+        .arg("plugins")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("example") && text.contains("sample_permission_provider"),
+        "{text}"
+    );
+    assert!(text.contains("sample_extension"), "{text}");
+}
+
+#[test]
+fn migrate_prepares_a_fresh_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let out = authhost()
+        .arg("--config")
+        .arg(&config)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("a.db").exists());
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn serve_answers_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "[providers.dev]\nenabled = true\n");
+    let mut child = authhost()
+        .arg("--config")
+        .arg(&config)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut addr = None;
+    let mut warned = false;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        warned |= line.contains("DEV LOGIN IS ON") || line.contains("NO SIGNING KEY CONFIGURED");
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+            && v["fields"]["message"] == "authhost ready"
+        {
+            addr = v["fields"]["addr"].as_str().map(str::to_string);
+            break;
+        }
+    }
+    let addr = addr.expect("ready line with the address");
+    assert!(
+        warned,
+        "dev login and the generated key must be announced loudly"
+    );
+    assert!(
+        dir.path().join("dev-private.pem").exists(),
+        "dev key generated into data_dir"
+    );
+    let answer = http_get(&addr, "/auth/check");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"authenticated\":false"), "{answer}");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "authhost did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit status {exit}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        rest.iter().any(|l| l.contains("SIGTERM received")),
+        "{rest:?}"
+    );
+}
