@@ -1,13 +1,13 @@
 //! Everything a request needs, built and validated once at start (and by each CLI command).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use arc_swap::ArcSwap;
 use sea_orm::DatabaseConnection;
 
 use crate::config::Config;
-use crate::hooks::Hooks;
 use crate::keys::KeyRing;
-use crate::permissions::Permissions;
+use crate::plugins::{LibraryCache, PluginSet};
 use crate::redirects::RedirectPolicy;
 use crate::tokens::TokenService;
 
@@ -15,13 +15,29 @@ pub struct App {
     pub config: Config,
     pub db: DatabaseConnection,
     pub tokens: TokenService,
-    pub permissions: Permissions,
-    pub hooks: Hooks,
+    /// The current plugin set; replaced whole by a reload.
+    plugins: ArcSwap<PluginSet>,
+    libraries: Arc<Mutex<LibraryCache>>,
     pub redirects: RedirectPolicy,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 pub type SharedApp = Arc<App>;
+
+/// Loads plugins off the async workers (opening libraries and running constructors blocks).
+async fn load_plugins(
+    config: Config,
+    libraries: Arc<Mutex<LibraryCache>>,
+) -> Result<PluginSet, Vec<String>> {
+    tokio::task::spawn_blocking(move || {
+        let mut cache = libraries
+            .lock()
+            .map_err(|_| vec!["plugin library cache poisoned".to_string()])?;
+        PluginSet::load(&config, &mut cache)
+    })
+    .await
+    .map_err(|e| vec![format!("plugin loading failed: {e}")])?
+}
 
 /// Every problem found at start, each naming the key or file at fault.
 #[derive(Debug)]
@@ -48,11 +64,10 @@ impl App {
         let keys = KeyRing::load(&config)
             .map_err(|es| errors.extend(es.iter().map(|e| e.to_string())))
             .ok();
-        let permissions = Permissions::from_config(&config)
-            .map_err(|es| errors.extend(es.iter().map(|e| e.to_string())))
-            .ok();
-        let hooks = Hooks::from_config(&config)
-            .map_err(|es| errors.extend(es.iter().map(|e| e.to_string())))
+        let libraries = Arc::new(Mutex::new(LibraryCache::new(&config.server.data_dir)));
+        let plugins = load_plugins(config.clone(), libraries.clone())
+            .await
+            .map_err(|es| errors.extend(es))
             .ok();
         let redirects =
             RedirectPolicy::new(&config.redirects.allowed, &config.server.external_address)
@@ -76,8 +91,8 @@ impl App {
                 "database.url (DATABASE_URL): migrations failed: {e}"
             ));
         }
-        let (Some(keys), Some(permissions), Some(hooks), Some(redirects), Some(db), true) =
-            (keys, permissions, hooks, redirects, db, errors.is_empty())
+        let (Some(keys), Some(plugins), Some(redirects), Some(db), true) =
+            (keys, plugins, redirects, db, errors.is_empty())
         else {
             return Err(StartupErrors(errors));
         };
@@ -89,11 +104,24 @@ impl App {
             config,
             db,
             tokens,
-            permissions,
-            hooks,
+            plugins: ArcSwap::from_pointee(plugins),
+            libraries,
             redirects,
             metrics: crate::metrics::handle(),
         })
+    }
+
+    /// The plugin set for this request; a reload does not change a set already taken.
+    pub fn plugins(&self) -> Arc<PluginSet> {
+        self.plugins.load_full()
+    }
+
+    /// Loads the plugin set `config` names and, only if every plugin loads, swaps it in.
+    /// Other settings need a restart. On failure the current set stays and the errors say why.
+    pub async fn reload_plugins(&self, config: Config) -> Result<(), Vec<String>> {
+        let set = load_plugins(config, self.libraries.clone()).await?;
+        self.plugins.store(Arc::new(set));
+        Ok(())
     }
 
     /// The URL that starts a login with `provider`, carrying `next`.

@@ -169,16 +169,24 @@ pub struct PluginsConfig {
     pub call_timeout_ms: u64,
     /// Per-alias configuration, passed to the plugin as JSON.
     pub config: BTreeMap<String, toml::Table>,
+    /// Searched before `dirs`: `AUTHHOST_PLUGIN_PATH`, colon-separated.
+    #[serde(skip)]
+    pub search_path: Vec<PathBuf>,
 }
 
 impl Default for PluginsConfig {
     fn default() -> Self {
         PluginsConfig {
-            dirs: vec![PathBuf::from("target/release"), PathBuf::from("plugins")],
+            dirs: vec![
+                PathBuf::from("plugins"),
+                PathBuf::from("target/debug"),
+                PathBuf::from("target/release"),
+            ],
             services: String::new(),
             extensions: String::new(),
             call_timeout_ms: 2000,
             config: BTreeMap::new(),
+            search_path: Vec::new(),
         }
     }
 }
@@ -297,7 +305,14 @@ impl Config {
                     .collect(),
             )
         })?;
-        let config = config.normalized();
+        let mut config = config.normalized();
+        if let Some(path) = env.get("AUTHHOST_PLUGIN_PATH") {
+            config.plugins.search_path = path
+                .split(':')
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .collect();
+        }
         let errors = config.validate();
         if errors.is_empty() {
             Ok(config)

@@ -125,8 +125,8 @@ async fn serve(config: Config) -> ExitCode {
     tracing::info!(
         %addr,
         prefix = %app.config.server.prefix,
-        services = ?app.permissions.list(),
-        extensions = ?app.hooks.names(),
+        services = ?app.plugins().providers().iter().map(|(a, p)| format!("{a}:{}", p.name)).collect::<Vec<_>>(),
+        extensions = ?app.plugins().extensions().iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
         ready_ms = started.elapsed().as_millis() as u64,
         "authhost ready"
     );
@@ -201,11 +201,12 @@ async fn token(config: Config, email: &str, name: Option<String>, days: Option<u
         },
     };
     if created {
-        let mut view = users::full_profile(&user);
-        if let Some(obj) = view.as_object_mut() {
-            obj.insert("new".into(), serde_json::Value::Bool(true));
-        }
-        app.hooks.fire(authhost::hooks::Hook::NewUser, view).await;
+        app.plugins()
+            .fire(
+                authhost::plugins::Hook::NewUser,
+                users::hook_view(&user, true),
+            )
+            .await;
     }
     match app
         .tokens
@@ -227,11 +228,31 @@ async fn plugins(config: Config) -> ExitCode {
         Ok(a) => a,
         Err(code) => return code,
     };
-    for (alias, plugin) in app.permissions.list() {
-        println!("provider  {alias:<24} {plugin} (built in)");
+    let plugins = app.plugins();
+    println!(
+        "{:<10} {:<20} {:<28} {:<10} {:<9} file",
+        "kind", "alias", "name", "version", "interface"
+    );
+    for (alias, p) in plugins.providers() {
+        println!(
+            "{:<10} {alias:<20} {:<28} {:<10} {:<9} {}",
+            "provider",
+            p.name,
+            p.version,
+            p.interface_version,
+            p.path.display()
+        );
     }
-    for name in app.hooks.names() {
-        println!("extension {name:<24} (built in)");
+    for p in plugins.extensions() {
+        println!(
+            "{:<10} {:<20} {:<28} {:<10} {:<9} {}",
+            "extension",
+            "-",
+            p.name,
+            p.version,
+            p.interface_version,
+            p.path.display()
+        );
     }
     ExitCode::SUCCESS
 }

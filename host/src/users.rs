@@ -203,6 +203,26 @@ pub fn full_profile(user: &User) -> Value {
     Value::Object(p)
 }
 
+/// What a permission provider learns about the user.
+pub fn provider_view(user: &User) -> Value {
+    json!({
+        "id": user.id,
+        "email": user.email,
+        "username": user.username,
+        "name": user.name,
+        "provider_id": user.provider_id,
+    })
+}
+
+/// The profile hooks receive: the `check` profile, plus `"new": true` for `on_new_user`.
+pub fn hook_view(user: &User, new: bool) -> Value {
+    let mut view = full_profile(user);
+    if let (true, Some(obj)) = (new, view.as_object_mut()) {
+        obj.insert("new".into(), Value::Bool(true));
+    }
+    view
+}
+
 /// The public profile of `get_profile`: never the e-mail.
 pub fn public_profile(user: &User) -> Value {
     json!({

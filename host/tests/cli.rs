@@ -20,6 +20,12 @@ fn authhost() -> Command {
     ] {
         c.env_remove(var);
     }
+    // The shipped plugins are built next to the binary.
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_authhost"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    c.env("AUTHHOST_PLUGIN_PATH", bin_dir);
     c
 }
 

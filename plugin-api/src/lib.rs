@@ -1,7 +1,245 @@
 //! The stable ABI between authhost and its plugins.
 //!
-//! The abi_stable root modules, safe traits and export macros land with the plugin issue; until
-//! then this crate only fixes the interface version the host will check plugins against.
+//! A plugin is a `cdylib` that implements [`PermissionProvider`] or [`Extension`] and exports
+//! it with [`export_provider!`] or [`export_extension!`]. Authors never touch FFI types: the
+//! macros build an abi_stable prefix-type root module whose functions catch panics and turn
+//! them into errors (a panic must never unwind across the boundary), and carry JSON as text.
+//!
+//! Versioning promise: [`INTERFACE_VERSION`] changes only when a change would break plugins
+//! already built; new optional functions are appended after the last prefix field so older
+//! plugins keep loading. The host refuses a plugin built for another interface version, naming
+//! the file and both versions.
+
+pub mod glue;
+pub mod load;
+pub mod log;
+pub mod testkit;
+
+pub use abi_stable;
+pub use serde_json;
+pub use serde_json::{Value, json};
+
+use abi_stable::library::RootModule;
+use abi_stable::sabi_types::VersionStrings;
+use abi_stable::std_types::{RResult, RStr, RString};
+use abi_stable::{StableAbi, declare_root_module_statics, package_version_strings};
 
 /// Interface version a plugin was built for; the host refuses plugins built for another one.
 pub const INTERFACE_VERSION: u32 = 1;
+
+/// Plain C symbols every plugin exports beside its root module, so that the host can name the
+/// interface version and kind of a file before abi_stable checks its layout.
+pub const INTERFACE_VERSION_SYMBOL: &[u8] = b"authhost_plugin_interface_version\0";
+pub const KIND_SYMBOL: &[u8] = b"authhost_plugin_kind\0";
+
+/// The kinds of plugins, as `authhost_plugin_kind` reports them.
+pub const KIND_PROVIDER: u32 = 1;
+pub const KIND_EXTENSION: u32 = 2;
+
+/// Answers `get_permissions(service, userid)` for the service aliases it is configured under.
+pub trait PermissionProvider: Send + Sync + Sized + 'static {
+    /// Builds an instance from its `[plugins.config.<alias>]` table (`{}` when there is none).
+    fn new(config: Value) -> Result<Self, String>;
+
+    /// The permissions of `userid` for `service` (the alias that was asked for): a JSON object
+    /// of any values.
+    fn get_permissions(&self, service: &str, userid: &str) -> Result<Value, String>;
+
+    /// The same question with the user's profile (`id`, `email`, `username`, `name`,
+    /// `provider_id`), for providers that decide by more than the id. By default it asks
+    /// [`get_permissions`](Self::get_permissions).
+    fn get_permissions_for_user(&self, service: &str, user: &Value) -> Result<Value, String> {
+        let userid = user.get("id").and_then(Value::as_str).unwrap_or_default();
+        self.get_permissions(service, userid)
+    }
+}
+
+/// Receives lifecycle hooks with the user's profile as JSON. Every hook is optional.
+pub trait Extension: Send + Sync + Sized + 'static {
+    /// Builds the instance from its `[plugins.config.<extension name>]` table.
+    fn new(config: Value) -> Result<Self, String>;
+
+    /// Once, when an account is created (`user["new"]` is `true`).
+    fn on_new_user(&self, _user: &Value) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// On every successful login.
+    fn on_user_login(&self, _user: &Value) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// On logout.
+    fn on_user_logout(&self, _user: &Value) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Hook numbers as they cross the boundary.
+pub const HOOK_NEW_USER: u8 = 1;
+pub const HOOK_USER_LOGIN: u8 = 2;
+pub const HOOK_USER_LOGOUT: u8 = 3;
+
+/// How a plugin's log lines reach the host's log.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct HostLogger {
+    /// `level`: 1 error, 2 warn, 3 info, 4 debug.
+    pub log: extern "C" fn(level: u8, plugin: RStr<'_>, message: RStr<'_>),
+}
+
+/// The root module of a provider plugin.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = ProviderModuleRef)))]
+#[sabi(missing_field(panic))]
+pub struct ProviderModule {
+    pub interface_version: u32,
+    pub name: RStr<'static>,
+    pub version: RStr<'static>,
+    /// The host's log callback and the plugin's name as the host will show it.
+    pub set_logger: extern "C" fn(HostLogger, RStr<'_>),
+    /// Config JSON in, an instance handle out.
+    pub new_instance: extern "C" fn(config: RStr<'_>) -> RResult<usize, RString>,
+    pub drop_instance: extern "C" fn(handle: usize),
+    /// `user` is the profile as JSON text; the answer is JSON text.
+    #[sabi(last_prefix_field)]
+    pub get_permissions: extern "C" fn(
+        handle: usize,
+        service: RStr<'_>,
+        user: RStr<'_>,
+    ) -> RResult<RString, RString>,
+}
+
+impl RootModule for ProviderModuleRef {
+    declare_root_module_statics! {ProviderModuleRef}
+    const BASE_NAME: &'static str = "authhost_provider";
+    const NAME: &'static str = "authhost_provider";
+    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+}
+
+/// The root module of an extension plugin.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = ExtensionModuleRef)))]
+#[sabi(missing_field(panic))]
+pub struct ExtensionModule {
+    pub interface_version: u32,
+    pub name: RStr<'static>,
+    pub version: RStr<'static>,
+    pub set_logger: extern "C" fn(HostLogger, RStr<'_>),
+    pub new_instance: extern "C" fn(config: RStr<'_>) -> RResult<usize, RString>,
+    pub drop_instance: extern "C" fn(handle: usize),
+    /// `hook` is one of the `HOOK_*` numbers; `user` the profile as JSON text.
+    #[sabi(last_prefix_field)]
+    pub call_hook: extern "C" fn(handle: usize, hook: u8, user: RStr<'_>) -> RResult<(), RString>,
+}
+
+impl RootModule for ExtensionModuleRef {
+    declare_root_module_statics! {ExtensionModuleRef}
+    const BASE_NAME: &'static str = "authhost_extension";
+    const NAME: &'static str = "authhost_extension";
+    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+}
+
+/// The symbol abi_stable looks up in a library (`abi_stable::library::ROOT_MODULE_LOADER_NAME`,
+/// checked by a test): written out here so that plugin crates need no direct abi_stable
+/// dependency, which its own `#[export_root_module]` attribute would require.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_root_module {
+    ($module:ty) => {
+        #[unsafe(export_name = "_1as_0lib_1header_0root_bmodule_bloader")]
+        pub static AUTHHOST_LIB_HEADER: $crate::abi_stable::library::LibHeader = {
+            extern "C" fn erased_root_module() -> $crate::abi_stable::library::RootModuleResult {
+                $crate::abi_stable::library::__call_root_module_loader(authhost_root_module)
+            }
+            // SAFETY: `erased_root_module` returns the root module of type `$module`.
+            unsafe {
+                $crate::abi_stable::library::LibHeader::from_constructor::<$module>(
+                    erased_root_module,
+                    $crate::abi_stable::library::CheckTypeLayout::Yes,
+                )
+            }
+        };
+    };
+}
+
+/// Exports a [`PermissionProvider`] as this library's plugin:
+/// `export_provider!(MyProvider, "my_provider", env!("CARGO_PKG_VERSION"));`
+#[macro_export]
+macro_rules! export_provider {
+    ($ty:ty, $name:expr, $version:expr) => {
+        $crate::__export_root_module!($crate::ProviderModuleRef);
+
+        pub fn authhost_root_module() -> $crate::ProviderModuleRef {
+            use $crate::abi_stable::prefix_type::PrefixTypeTrait;
+            $crate::ProviderModule {
+                interface_version: $crate::INTERFACE_VERSION,
+                name: $crate::abi_stable::std_types::RStr::from_str($name),
+                version: $crate::abi_stable::std_types::RStr::from_str($version),
+                set_logger: $crate::glue::set_logger,
+                new_instance: $crate::glue::provider_new::<$ty>,
+                drop_instance: $crate::glue::provider_drop::<$ty>,
+                get_permissions: $crate::glue::provider_get::<$ty>,
+            }
+            .leak_into_prefix()
+        }
+
+        /// The interface version, readable before abi_stable's layout check.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn authhost_plugin_interface_version() -> u32 {
+            $crate::INTERFACE_VERSION
+        }
+
+        #[unsafe(no_mangle)]
+        pub extern "C" fn authhost_plugin_kind() -> u32 {
+            $crate::KIND_PROVIDER
+        }
+    };
+}
+
+/// Exports an [`Extension`] as this library's plugin:
+/// `export_extension!(MyExtension, "my_extension", env!("CARGO_PKG_VERSION"));`
+#[macro_export]
+macro_rules! export_extension {
+    ($ty:ty, $name:expr, $version:expr) => {
+        $crate::__export_root_module!($crate::ExtensionModuleRef);
+
+        pub fn authhost_root_module() -> $crate::ExtensionModuleRef {
+            use $crate::abi_stable::prefix_type::PrefixTypeTrait;
+            $crate::ExtensionModule {
+                interface_version: $crate::INTERFACE_VERSION,
+                name: $crate::abi_stable::std_types::RStr::from_str($name),
+                version: $crate::abi_stable::std_types::RStr::from_str($version),
+                set_logger: $crate::glue::set_logger,
+                new_instance: $crate::glue::extension_new::<$ty>,
+                drop_instance: $crate::glue::extension_drop::<$ty>,
+                call_hook: $crate::glue::extension_hook::<$ty>,
+            }
+            .leak_into_prefix()
+        }
+
+        /// The interface version, readable before abi_stable's layout check.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn authhost_plugin_interface_version() -> u32 {
+            $crate::INTERFACE_VERSION
+        }
+
+        #[unsafe(no_mangle)]
+        pub extern "C" fn authhost_plugin_kind() -> u32 {
+            $crate::KIND_EXTENSION
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_root_module_symbol_is_the_one_abi_stable_looks_up() {
+        assert_eq!(
+            abi_stable::library::ROOT_MODULE_LOADER_NAME,
+            "_1as_0lib_1header_0root_bmodule_bloader"
+        );
+    }
+}

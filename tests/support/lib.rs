@@ -24,6 +24,12 @@ pub fn key_pair(n: usize) -> &'static (String, String) {
     })[n]
 }
 
+/// Where cargo put the plugin libraries of this workspace (`target/<profile>`).
+pub fn plugin_dir() -> std::path::PathBuf {
+    let lib = authhost_plugin_api::testkit::built_library("sample_permission_provider");
+    lib.parent().expect("library folder").to_path_buf()
+}
+
 /// Where test databases live.
 #[derive(Debug, Clone)]
 pub enum Backend {
@@ -164,6 +170,8 @@ impl TestServer {
             .or_insert_with(|| private.clone());
         env.entry("PUBLIC_KEY".into())
             .or_insert_with(|| public.clone());
+        env.entry("AUTHHOST_PLUGIN_PATH".into())
+            .or_insert_with(|| plugin_dir().display().to_string());
         let toml = format!("{}\n{}", base_toml(dir.path(), &db.url), options.extra_toml);
         let config =
             Config::from_toml_str(&toml, &env).unwrap_or_else(|e| panic!("test config: {e}"));

@@ -9,8 +9,8 @@ use serde_json::{Map, Value, json};
 
 use crate::app::{App, SharedApp};
 use crate::db::user::Model as User;
-use crate::hooks::Hook;
 use crate::http::{ApiError, Params, found};
+use crate::plugins::Hook;
 use crate::users::{self, UsernameError};
 
 /// The user behind the request's token: `Ok(None)` for a missing, invalid or revoked token or
@@ -56,7 +56,10 @@ pub async fn authorize(State(app): State<SharedApp>, params: Params) -> Result<R
     let Some(user) = authenticated_user(&app, params.token().as_deref()).await? else {
         return Ok(denied());
     };
-    let permissions = app.permissions.get(service, &user.id).await;
+    let permissions = app
+        .plugins()
+        .permissions(service, users::provider_view(&user))
+        .await;
     let (token, _exp) = app
         .tokens
         .mint_permission_token(&user.id, service, &permissions)
@@ -142,8 +145,8 @@ pub async fn logout(State(app): State<SharedApp>, params: Params) -> Result<Resp
     let user = authenticated_user(&app, params.token().as_deref()).await?;
     if let Some(user) = &user {
         users::revoke_tokens(&app.db, user, crate::tokens::now()).await?;
-        app.hooks
-            .fire(Hook::UserLogout, users::full_profile(user))
+        app.plugins()
+            .fire(Hook::UserLogout, users::hook_view(user, false))
             .await;
     }
     Ok(match (next, user) {

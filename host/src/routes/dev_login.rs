@@ -6,8 +6,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::{App, SharedApp};
-use crate::hooks::Hook;
 use crate::http::{ApiError, Params, found};
+use crate::plugins::Hook;
 use crate::redirects::merge_query_param;
 use crate::users::{self, LoginProfile};
 
@@ -80,15 +80,15 @@ pub async fn submit(State(app): State<SharedApp>, params: Params) -> Result<Resp
         provider_id: format!("dev:{email}"),
     };
     let (user, created) = users::upsert_on_login(&app.db, &profile).await?;
-    let view = users::full_profile(&user);
+    let plugins = app.plugins();
     if created {
-        let mut new = view.clone();
-        if let Some(obj) = new.as_object_mut() {
-            obj.insert("new".into(), serde_json::Value::Bool(true));
-        }
-        app.hooks.fire(Hook::NewUser, new).await;
+        plugins
+            .fire(Hook::NewUser, users::hook_view(&user, true))
+            .await;
     }
-    app.hooks.fire(Hook::UserLogin, view).await;
+    plugins
+        .fire(Hook::UserLogin, users::hook_view(&user, false))
+        .await;
     metrics::counter!("authhost_logins_total", "provider" => "dev").increment(1);
     let token = app
         .tokens

@@ -1,0 +1,126 @@
+//! Libraries loaded so far, by the path they were named with. Libraries are never unloaded and
+//! a path loads once per process, so a file that changed since it was loaded (a rebuilt plugin)
+//! is copied under a new name in `data_dir/plugin-copies/` and loaded from there.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use authhost_plugin_api::HostLogger;
+use authhost_plugin_api::abi_stable::std_types::RStr;
+use authhost_plugin_api::load::{ExtensionLibrary, LoadError, ProviderLibrary};
+
+/// What identifies one build of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(path).ok()?;
+    Some(Stamp {
+        len: m.len(),
+        modified: m.modified().ok(),
+    })
+}
+
+pub struct LibraryCache {
+    providers: HashMap<PathBuf, (Option<Stamp>, ProviderLibrary)>,
+    extensions: HashMap<PathBuf, (Option<Stamp>, ExtensionLibrary)>,
+    copy_dir: PathBuf,
+    copies: usize,
+}
+
+/// Receives what plugins log and writes it to the host's log.
+extern "C" fn host_log(level: u8, plugin: RStr<'_>, message: RStr<'_>) {
+    let (plugin, message) = (plugin.as_str(), message.as_str());
+    match level {
+        1 => tracing::error!(target: "plugin", plugin, "{message}"),
+        2 => tracing::warn!(target: "plugin", plugin, "{message}"),
+        3 => tracing::info!(target: "plugin", plugin, "{message}"),
+        _ => tracing::debug!(target: "plugin", plugin, "{message}"),
+    }
+}
+
+pub const HOST_LOGGER: HostLogger = HostLogger { log: host_log };
+
+fn log_details(e: &LoadError) {
+    if let Some(details) = e.details() {
+        tracing::debug!(error = %details, "plugin layout report");
+    }
+}
+
+impl LibraryCache {
+    pub fn new(data_dir: &Path) -> LibraryCache {
+        LibraryCache {
+            providers: HashMap::new(),
+            extensions: HashMap::new(),
+            copy_dir: data_dir.join("plugin-copies"),
+            copies: 0,
+        }
+    }
+
+    /// The path to load `path` from: itself the first time, a fresh copy once it changed.
+    fn load_path(&mut self, path: &Path, seen_before: bool) -> Result<PathBuf, LoadError> {
+        if !seen_before {
+            return Ok(path.to_path_buf());
+        }
+        std::fs::create_dir_all(&self.copy_dir).map_err(|e| LoadError::Open {
+            path: self.copy_dir.clone(),
+            message: e.to_string(),
+        })?;
+        self.copies += 1;
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("plugin");
+        let copy = self.copy_dir.join(format!(
+            "{stem}-{}-{}{}",
+            std::process::id(),
+            self.copies,
+            std::env::consts::DLL_SUFFIX
+        ));
+        std::fs::copy(path, &copy).map_err(|e| LoadError::Open {
+            path: path.into(),
+            message: format!("cannot copy for reload: {e}"),
+        })?;
+        Ok(copy)
+    }
+
+    pub fn provider(&mut self, path: &Path) -> Result<ProviderLibrary, LoadError> {
+        let now = stamp(path);
+        if let Some((seen, lib)) = self.providers.get(path)
+            && *seen == now
+        {
+            return Ok(lib.clone());
+        }
+        let from = self.load_path(path, self.providers.contains_key(path))?;
+        let mut lib = ProviderLibrary::load(&from)
+            .inspect_err(log_details)
+            .map_err(|e| e.with_path(path))?;
+        lib.set_logger(HOST_LOGGER);
+        lib.info.path = path.to_path_buf();
+        self.providers
+            .insert(path.to_path_buf(), (now, lib.clone()));
+        Ok(lib)
+    }
+
+    pub fn extension(&mut self, path: &Path) -> Result<ExtensionLibrary, LoadError> {
+        let now = stamp(path);
+        if let Some((seen, lib)) = self.extensions.get(path)
+            && *seen == now
+        {
+            return Ok(lib.clone());
+        }
+        let from = self.load_path(path, self.extensions.contains_key(path))?;
+        let mut lib = ExtensionLibrary::load(&from)
+            .inspect_err(log_details)
+            .map_err(|e| e.with_path(path))?;
+        lib.set_logger(HOST_LOGGER);
+        lib.info.path = path.to_path_buf();
+        self.extensions
+            .insert(path.to_path_buf(), (now, lib.clone()));
+        Ok(lib)
+    }
+}
