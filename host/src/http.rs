@@ -41,6 +41,15 @@ impl ApiError {
     }
 }
 
+impl From<crate::sessions::SessionError> for ApiError {
+    fn from(e: crate::sessions::SessionError) -> Self {
+        match e {
+            crate::sessions::SessionError::Database(e) => ApiError::Database(e),
+            crate::sessions::SessionError::Token(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
         ApiError::Database(e)

@@ -153,15 +153,16 @@ impl KeyRing {
                 )]);
             }
             (None, None) if config.dev_login_enabled() => match dev_keys(&config.server.data_dir) {
-                Ok((priv_path, priv_pem, pub_pem)) => {
+                Ok((priv_path, priv_pem)) => {
                     tracing::warn!(
                         path = %priv_path.display(),
                         "NO SIGNING KEY CONFIGURED: using a development key pair generated into data_dir. \
                          Configure PRIVATE_KEY/PUBLIC_KEY (or keys.*_file) before real use."
                     );
+                    // The public half is derived from the private key.
                     (
                         (format!("dev key ({})", priv_path.display()), priv_pem),
-                        Some(("dev public key".to_string(), pub_pem)),
+                        None,
                     )
                 }
                 Err(e) => return Err(vec![e]),
@@ -358,22 +359,49 @@ fn write_secret_file(path: &Path, text: &str) -> Result<(), KeyError> {
         })
 }
 
-/// The development key pair in `data_dir`, generated on first use.
-fn dev_keys(data_dir: &Path) -> Result<(PathBuf, String, String), KeyError> {
+/// The development private key in `data_dir`, generated on first use. Several processes may
+/// start at once (`cargo run` and `authhost token`): the key is written whole to a temporary
+/// file and hard-linked into place, so exactly one wins and the others read its key.
+fn dev_keys(data_dir: &Path) -> Result<(PathBuf, String), KeyError> {
     let priv_path = data_dir.join("dev-private.pem");
-    let pub_path = data_dir.join("dev-public.pem");
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|e| {
+            invalid(
+                "server.data_dir",
+                format!("cannot read {}: {e}", p.display()),
+            )
+        })
+    };
     if priv_path.exists() {
-        let read = |p: &Path| {
-            std::fs::read_to_string(p).map_err(|e| {
-                invalid(
-                    "server.data_dir",
-                    format!("cannot read {}: {e}", p.display()),
-                )
-            })
-        };
-        return Ok((priv_path.clone(), read(&priv_path)?, read(&pub_path)?));
+        return Ok((priv_path.clone(), read(&priv_path)?));
     }
-    write_pair(data_dir, "dev-private.pem", "dev-public.pem")
+    std::fs::create_dir_all(data_dir).map_err(|source| KeyError::Write {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    let (private, public) = generate_pem_pair()?;
+    let tmp = data_dir.join(format!(".dev-private.pem.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    write_secret_file(&tmp, &private)?;
+    let linked = std::fs::hard_link(&tmp, &priv_path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            let pub_path = data_dir.join("dev-public.pem");
+            std::fs::write(&pub_path, &public).map_err(|source| KeyError::Write {
+                path: pub_path,
+                source,
+            })?;
+            Ok((priv_path, private))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok((priv_path.clone(), read(&priv_path)?))
+        }
+        Err(source) => Err(KeyError::Write {
+            path: priv_path,
+            source,
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -15,5 +15,6 @@ pub mod plugins;
 pub mod redirects;
 pub mod routes;
 pub mod server;
+pub mod sessions;
 pub mod tokens;
 pub mod users;

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use authhost::app::App;
 use authhost::config::{Config, process_env};
-use authhost::users::{self, LoginProfile};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -76,7 +75,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => serve(config).await,
+            Command::Serve => serve(config, cli.config.clone()).await,
             Command::Migrate => migrate(config).await,
             Command::Token { email, name, days } => token(config, &email, name, days).await,
             Command::Plugins => plugins(config).await,
@@ -96,7 +95,7 @@ async fn build(config: Config) -> Result<App, ExitCode> {
     })
 }
 
-async fn serve(config: Config) -> ExitCode {
+async fn serve(config: Config, config_path: Option<PathBuf>) -> ExitCode {
     let addr = match config.listen_addr() {
         Ok(a) => a,
         Err(e) => {
@@ -130,8 +129,55 @@ async fn serve(config: Config) -> ExitCode {
         ready_ms = started.elapsed().as_millis() as u64,
         "authhost ready"
     );
+    tokio::spawn(reload_on_sighup(app.clone(), config_path));
     authhost::server::serve(app, listener, authhost::server::shutdown_signal()).await;
     ExitCode::SUCCESS
+}
+
+/// SIGHUP: re-read the configuration and swap in the plugin set it names, if all of it loads.
+async fn reload_on_sighup(app: Arc<App>, config_path: Option<PathBuf>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; plugin reload is off");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP received: reloading plugins (other settings need a restart)");
+            let config = match Config::load(config_path.as_deref(), &process_env()) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(errors = %e, "reload failed: invalid configuration; keeping the current plugins");
+                    continue;
+                }
+            };
+            match app.reload_plugins(config).await {
+                Ok(()) => {
+                    let plugins = app.plugins();
+                    let services: Vec<String> = plugins
+                        .providers()
+                        .iter()
+                        .map(|(a, p)| format!("{a}:{}", p.name))
+                        .collect();
+                    let extensions: Vec<&str> = plugins
+                        .extensions()
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .collect();
+                    tracing::info!(?services, ?extensions, "plugins reloaded");
+                }
+                Err(errors) => {
+                    tracing::error!(?errors, "reload failed; keeping the current plugins");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (app, config_path);
 }
 
 async fn migrate(mut config: Config) -> ExitCode {
@@ -176,42 +222,7 @@ async fn token(config: Config, email: &str, name: Option<String>, days: Option<u
         Ok(a) => a,
         Err(code) => return code,
     };
-    let profile = LoginProfile {
-        email: email.to_string(),
-        name,
-        avatar_url: None,
-        provider_id: format!("cli:{email}"),
-    };
-    // An existing account is used as it is: minting a token is not a login that refreshes it.
-    let existing = match users::get(&app.db, &users::user_id_for_email(email)).await {
-        Ok(u) => u,
-        Err(e) => {
-            eprintln!("database: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let (user, created) = match existing {
-        Some(u) => (u, false),
-        None => match users::upsert_on_login(&app.db, &profile).await {
-            Ok(u) => u,
-            Err(e) => {
-                eprintln!("database: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-    };
-    if created {
-        app.plugins()
-            .fire(
-                authhost::plugins::Hook::NewUser,
-                users::hook_view(&user, true),
-            )
-            .await;
-    }
-    match app
-        .tokens
-        .mint_user_token(&user.id, user.tokens_valid_after, days)
-    {
+    match authhost::sessions::operator_token(&app, email, name, days).await {
         Ok(t) => {
             println!("{t}");
             ExitCode::SUCCESS

@@ -343,3 +343,152 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
         "{rest:?}"
     );
 }
+
+/// A server started from the binary, its address, and its log lines as they come.
+struct Served {
+    child: std::process::Child,
+    addr: String,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Served {
+    fn start(config: &Path) -> Served {
+        let mut child = authhost()
+            .arg("--config")
+            .arg(config)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut served = Served {
+            child,
+            addr: String::new(),
+            lines,
+        };
+        let ready = served.wait_for("authhost ready");
+        let v: serde_json::Value = serde_json::from_str(&ready).unwrap();
+        served.addr = v["fields"]["addr"].as_str().unwrap().to_string();
+        served
+    }
+
+    /// The next log line containing `needle` (panics after 15 s).
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no log line with `{needle}`"),
+            }
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn sighup_swaps_the_plugin_set_and_a_broken_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path());
+    let write = |services: &str, extra: &str| {
+        let toml = format!("{}{}", keys_toml(dir.path()), extra);
+        let path = write_config(dir.path(), &toml);
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            "services = \"example:sample_permission_provider\"",
+            &format!("services = \"{services}\""),
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let config = write("r:sample_permission_provider", "");
+    let served = Served::start(&config);
+    let out = authhost()
+        .arg("--config")
+        .arg(&config)
+        .args(["token", "--email", "hup@example.org"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let ask = || {
+        http_get(
+            &served.addr,
+            &format!("/auth/authorize?service=r&jwt={token}"),
+        )
+    };
+    assert!(ask().contains("provider-token"), "{}", ask());
+
+    write(
+        "r:static_permissions",
+        "[plugins.config.r]\ndefault = { swapped = true }\n",
+    );
+    served.signal("HUP");
+    served.wait_for("plugins reloaded");
+    assert!(ask().contains("\"swapped\":true"), "{}", ask());
+
+    write("r:no_such_plugin", "");
+    served.signal("HUP");
+    let failure = served.wait_for("reload failed");
+    assert!(failure.contains("no_such_plugin"), "{failure}");
+    assert!(
+        ask().contains("\"swapped\":true"),
+        "the old set must stay: {}",
+        ask()
+    );
+}
+
+#[test]
+fn plugin_logs_reach_the_host_log() {
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path());
+    // sample_extension without a `path` logs each hook through the host.
+    let config = write_config(dir.path(), &keys_toml(dir.path()));
+    let out = authhost()
+        .arg("--config")
+        .arg(&config)
+        .args(["token", "--email", "log@example.org"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.contains("on_new_user"))
+        .unwrap_or_else(|| panic!("no hook line in:\n{err}"));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["target"], "plugin");
+    assert_eq!(v["fields"]["plugin"], "sample_extension");
+    assert!(
+        v["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("log@example.org")
+    );
+}

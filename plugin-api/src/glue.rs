@@ -41,7 +41,14 @@ fn parse_config(config: RStr<'_>) -> Result<Value, String> {
 }
 
 pub extern "C" fn set_logger(logger: HostLogger, plugin: RStr<'_>) {
-    let _ = catch_unwind(|| crate::log::install(logger, plugin.as_str()));
+    let _ = catch_unwind(|| {
+        crate::log::install(logger, plugin.as_str());
+        // This library's own std prints panics to stderr with a backtrace; send one line to
+        // the host's log instead (the panic itself still becomes an error at the boundary).
+        std::panic::set_hook(Box::new(|info| {
+            crate::log::error(&format!("panic: {info}"))
+        }));
+    });
 }
 
 pub extern "C" fn provider_new<T: PermissionProvider>(config: RStr<'_>) -> RResult<usize, RString> {

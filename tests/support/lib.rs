@@ -45,6 +45,7 @@ pub fn backend() -> Backend {
 }
 
 /// A database made for one test.
+#[derive(Clone)]
 pub struct TestDb {
     pub url: String,
     pg: Option<(String, String)>, // (admin url, database name)
@@ -143,7 +144,7 @@ enabled = true
     )
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Options {
     pub extra_toml: String,
     pub env: EnvMap,
@@ -151,6 +152,33 @@ pub struct Options {
     pub db: Option<TestDb>,
     /// Key pair number (0 or 1).
     pub key: usize,
+}
+
+/// The configuration a test server with `options` runs with: `base_toml` plus the options'
+/// TOML, the test keys and plugin folder in the environment unless the options set them.
+pub fn test_config(dir: &std::path::Path, db_url: &str, options: &Options) -> Config {
+    let mut env = options.env.clone();
+    let (private, public) = key_pair(options.key);
+    env.entry("PRIVATE_KEY".into())
+        .or_insert_with(|| private.clone());
+    env.entry("PUBLIC_KEY".into())
+        .or_insert_with(|| public.clone());
+    env.entry("AUTHHOST_PLUGIN_PATH".into())
+        .or_insert_with(|| plugin_dir().display().to_string());
+    let toml = format!("{}\n{}", base_toml(dir, db_url), options.extra_toml);
+    Config::from_toml_str(&toml, &env).unwrap_or_else(|e| panic!("test config: {e}"))
+}
+
+/// Builds the app as a server would, returning the start-up errors instead of panicking.
+pub async fn try_build(options: &Options) -> Result<App, authhost::app::StartupErrors> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDb::new(dir.path()).await;
+    let result = App::build(test_config(dir.path(), &db.url, options)).await;
+    if let Ok(app) = &result {
+        app.db.clone().close().await.ok();
+    }
+    db.drop_database().await;
+    result
 }
 
 impl TestServer {
@@ -161,20 +189,10 @@ impl TestServer {
     pub async fn start_with(options: Options) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = match options.db {
-            Some(db) => db,
+            Some(ref db) => db.clone(),
             None => TestDb::new(dir.path()).await,
         };
-        let mut env = options.env;
-        let (private, public) = key_pair(options.key);
-        env.entry("PRIVATE_KEY".into())
-            .or_insert_with(|| private.clone());
-        env.entry("PUBLIC_KEY".into())
-            .or_insert_with(|| public.clone());
-        env.entry("AUTHHOST_PLUGIN_PATH".into())
-            .or_insert_with(|| plugin_dir().display().to_string());
-        let toml = format!("{}\n{}", base_toml(dir.path(), &db.url), options.extra_toml);
-        let config =
-            Config::from_toml_str(&toml, &env).unwrap_or_else(|e| panic!("test config: {e}"));
+        let config = test_config(dir.path(), &db.url, &options);
         let prefix = config.server.prefix.clone();
         let app = Arc::new(App::build(config).await.unwrap_or_else(|e| panic!("{e}")));
         let handle = ServerHandle::start(app.clone(), "127.0.0.1:0".parse().expect("addr"))

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::app::{App, SharedApp};
 use crate::db::user::Model as User;
 use crate::http::{ApiError, Params, found};
-use crate::plugins::Hook;
+use crate::sessions;
 use crate::users::{self, UsernameError};
 
 /// The user behind the request's token: `Ok(None)` for a missing, invalid or revoked token or
@@ -144,10 +144,7 @@ pub async fn logout(State(app): State<SharedApp>, params: Params) -> Result<Resp
     };
     let user = authenticated_user(&app, params.token().as_deref()).await?;
     if let Some(user) = &user {
-        users::revoke_tokens(&app.db, user, crate::tokens::now()).await?;
-        app.plugins()
-            .fire(Hook::UserLogout, users::hook_view(user, false))
-            .await;
+        sessions::logout(&app, user).await?;
     }
     Ok(match (next, user) {
         (Some(next), _) => found(&next),

@@ -7,9 +7,9 @@ use axum::response::{IntoResponse, Response};
 
 use crate::app::{App, SharedApp};
 use crate::http::{ApiError, Params, found};
-use crate::plugins::Hook;
 use crate::redirects::merge_query_param;
-use crate::users::{self, LoginProfile};
+use crate::sessions;
+use crate::users::LoginProfile;
 
 /// `next` after checking it, defaulting to this host's `check` (which then shows the profile).
 fn target(app: &App, params: &Params) -> Result<String, ApiError> {
@@ -79,20 +79,6 @@ pub async fn submit(State(app): State<SharedApp>, params: Params) -> Result<Resp
         avatar_url: None,
         provider_id: format!("dev:{email}"),
     };
-    let (user, created) = users::upsert_on_login(&app.db, &profile).await?;
-    let plugins = app.plugins();
-    if created {
-        plugins
-            .fire(Hook::NewUser, users::hook_view(&user, true))
-            .await;
-    }
-    plugins
-        .fire(Hook::UserLogin, users::hook_view(&user, false))
-        .await;
-    metrics::counter!("authhost_logins_total", "provider" => "dev").increment(1);
-    let token = app
-        .tokens
-        .mint_user_token(&user.id, user.tokens_valid_after, None)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (_user, token) = sessions::complete_login(&app, &profile).await?;
     Ok(found(&merge_query_param(&next, "jwt", &token)))
 }
