@@ -740,3 +740,46 @@ async fn shutdown_lets_the_server_stop_cleanly() {
     let r = reqwest::get(format!("{base}/healthz")).await;
     assert!(r.is_err(), "server still answering after shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_client_verifies_permission_tokens_from_the_jwks() {
+    let s = TestServer::start().await;
+    verify_client::init();
+    let token = s.dev_login("vc@example.org", "Vc").await;
+    let body = s
+        .get_json(&format!("authorize?jwt={token}&service=example"))
+        .await;
+    let ptoken = body["token"].as_str().unwrap();
+    let keys = verify_client::fetch_jwks(&s.base).await.unwrap();
+    let issuer = "http://127.0.0.1:1/auth/";
+    let claims = verify_client::verify(ptoken, &keys, issuer, "example").unwrap();
+    assert_eq!(claims["userid"], md5_hex("vc@example.org").as_str());
+    assert_eq!(claims["permissions"], body["permissions"]);
+    assert!(
+        verify_client::verify(ptoken, &keys, issuer, "other")
+            .unwrap_err()
+            .contains("not other")
+    );
+    assert!(verify_client::verify(ptoken, &keys, "https://evil.example/", "example").is_err());
+    assert!(
+        verify_client::verify(&token, &keys, issuer, "example").is_err(),
+        "a user token is no permission token"
+    );
+    let mut forged: Vec<&str> = ptoken.split('.').collect();
+    let other = s
+        .get_json(&format!("authorize?jwt={token}&service=example2"))
+        .await;
+    let other_payload = other["token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    forged[1] = &other_payload;
+    assert!(
+        verify_client::verify(&forged.join("."), &keys, issuer, "example2").is_err(),
+        "spliced payload"
+    );
+    s.stop().await;
+}

@@ -1,0 +1,16 @@
+//! Loads the built plugin file exactly as authhost does, and calls its hooks.
+
+use authhost_plugin_api::{HOOK_NEW_USER, HOOK_USER_LOGIN, HOOK_USER_LOGOUT, json, testkit};
+
+#[test]
+fn hooks_run_through_the_plugin_boundary() {
+    let library = testkit::load_extension(&testkit::built_library("extension_template")).expect("loads as authhost loads it");
+    assert_eq!(library.info.name, "extension_template");
+    let ext = library.instantiate(&json!({ "greeting": "Hello" })).expect("starts");
+    let user = json!({ "id": "u1", "email": "u1@example.org", "new": true });
+    ext.call(HOOK_NEW_USER, &user).expect("on_new_user");
+    ext.call(HOOK_USER_LOGIN, &user).expect("on_user_login");
+    ext.call(HOOK_USER_LOGOUT, &user).expect("on_user_logout is optional");
+    let err = ext.call(HOOK_NEW_USER, &json!({ "id": "u2" })).expect_err("a failing hook reports");
+    assert!(err.contains("without e-mail"), "{err}");
+}
