@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::config::Config;
 use crate::keys::KeyRing;
+use crate::login::Upstreams;
 use crate::plugins::{LibraryCache, PluginSet};
 use crate::redirects::RedirectPolicy;
 use crate::tokens::TokenService;
@@ -19,6 +20,8 @@ pub struct App {
     plugins: ArcSwap<PluginSet>,
     libraries: Arc<Mutex<LibraryCache>>,
     pub redirects: RedirectPolicy,
+    /// Enabled login providers other than the dev form.
+    pub upstreams: Upstreams,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -69,6 +72,9 @@ impl App {
             .await
             .map_err(|es| errors.extend(es))
             .ok();
+        let upstreams = Upstreams::from_config(&config)
+            .map_err(|es| errors.extend(es))
+            .ok();
         let redirects =
             RedirectPolicy::new(&config.redirects.allowed, &config.server.external_address)
                 .map_err(|e| errors.push(format!("redirects.allowed: {e}")))
@@ -91,8 +97,8 @@ impl App {
                 "database.url (DATABASE_URL): migrations failed: {e}"
             ));
         }
-        let (Some(keys), Some(plugins), Some(redirects), Some(db), true) =
-            (keys, plugins, redirects, db, errors.is_empty())
+        let (Some(keys), Some(plugins), Some(redirects), Some(upstreams), Some(db), true) =
+            (keys, plugins, redirects, upstreams, db, errors.is_empty())
         else {
             return Err(StartupErrors(errors));
         };
@@ -107,6 +113,7 @@ impl App {
             plugins: ArcSwap::from_pointee(plugins),
             libraries,
             redirects,
+            upstreams,
             metrics: crate::metrics::handle(),
         })
     }
@@ -141,12 +148,9 @@ impl App {
         }
     }
 
-    /// Enabled login providers, by name. Only dev login until upstream logins land.
+    /// Enabled login providers, by name: the dev form first when on, then the upstreams.
     pub fn login_providers(&self) -> Vec<&str> {
-        let mut names = Vec::new();
-        if self.config.dev_login_enabled() {
-            names.push("dev");
-        }
-        names
+        let dev = self.config.dev_login_enabled().then_some("dev");
+        dev.into_iter().chain(self.upstreams.names()).collect()
     }
 }

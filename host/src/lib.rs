@@ -10,6 +10,7 @@ pub mod db;
 pub mod http;
 pub mod keys;
 pub mod logging;
+pub mod login;
 pub mod metrics;
 pub mod plugins;
 pub mod redirects;

@@ -25,7 +25,11 @@ fn authhost() -> Command {
         .parent()
         .unwrap()
         .to_path_buf();
-    c.env("AUTHHOST_PLUGIN_PATH", bin_dir);
+    // (`cargo test` leaves dependency cdylibs in deps/; `cargo build` also copies them up.)
+    c.env(
+        "AUTHHOST_PLUGIN_PATH",
+        format!("{}:{}", bin_dir.join("deps").display(), bin_dir.display()),
+    );
     c
 }
 

@@ -6,6 +6,8 @@
 //! `AUTHHOST_TEST_POSTGRES` fails the tests: nothing is skipped silently.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod fake_github;
+
 use std::sync::{Arc, OnceLock};
 
 use authhost::app::{App, SharedApp};

@@ -11,18 +11,12 @@ use crate::redirects::merge_query_param;
 use crate::sessions;
 use crate::users::LoginProfile;
 
-/// `next` after checking it, defaulting to this host's `check` (which then shows the profile).
+/// `next` after the allowlist (default: this host's `check`, which then shows the profile).
 fn target(app: &App, params: &Params) -> Result<String, ApiError> {
     if !app.config.dev_login_enabled() {
         return Err(ApiError::NotFound);
     }
-    match params.non_empty("next") {
-        Some(next) => app
-            .redirects
-            .check(next)
-            .map_err(|e| ApiError::BadRequest(e.to_string())),
-        None => Ok(format!("{}check", app.config.server.prefix)),
-    }
+    crate::login::flow::checked_next(app, params.get("next"))
 }
 
 fn escape(text: &str) -> String {

@@ -3,6 +3,7 @@
 
 mod auth;
 mod dev_login;
+mod login;
 mod ops;
 
 use std::time::Instant;
@@ -32,6 +33,8 @@ pub fn router(app: SharedApp) -> Router {
             &format!("{p}login/dev"),
             get(dev_login::form).post(dev_login::submit),
         )
+        .route(&format!("{p}login/{{provider}}"), get(login::start))
+        .route(&format!("{p}oauth_callback"), get(login::callback))
         .route("/.well-known/jwks.json", get(ops::jwks))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

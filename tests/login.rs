@@ -1,0 +1,274 @@
+//! Login through a GitHub-like upstream (a fake in this suite), and every failure path of the
+//! flow: denial, replayed and expired states, refused codes, upstream errors, unverified e-mail.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use authhost_tests::fake_github::FakeGitHub;
+use authhost_tests::{Options, TestServer, md5_hex};
+use serde_json::{Value, json};
+
+const NEXT: &str = "https://app.example.org/after?keep=1";
+
+async fn start() -> (TestServer, FakeGitHub) {
+    let gh = FakeGitHub::start().await;
+    let s = TestServer::start_with(Options {
+        extra_toml: gh.provider_toml(),
+        ..Options::default()
+    })
+    .await;
+    (s, gh)
+}
+
+fn location(r: &reqwest::Response) -> String {
+    assert_eq!(r.status(), 302, "expected a redirect");
+    r.headers()["location"].to_str().unwrap().to_string()
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Starts a login, lets the fake play the user `login`, and returns the callback URL on the
+/// test server (the browser's next stop).
+async fn to_callback(s: &TestServer, login: &str) -> String {
+    let r = s
+        .client
+        .get(s.url(&format!("login/github?next={}", enc(NEXT))))
+        .send()
+        .await
+        .unwrap();
+    let authorize = location(&r);
+    let r = s
+        .client
+        .get(format!("{authorize}&login={login}"))
+        .send()
+        .await
+        .unwrap();
+    let callback = location(&r);
+    // The callback URL is built from external_address; the test server listens elsewhere.
+    let path = callback
+        .split_once("/auth/")
+        .map(|(_, rest)| rest)
+        .expect("callback under the prefix");
+    s.url(path)
+}
+
+/// The query of the final redirect to `next`.
+async fn finish(s: &TestServer, callback: &str) -> Vec<(String, String)> {
+    let r = s.client.get(callback).send().await.unwrap();
+    let target = location(&r);
+    assert!(
+        target.starts_with("https://app.example.org/after?"),
+        "{target}"
+    );
+    url::Url::parse(&target)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_lists_github_with_its_login_url() {
+    let (s, _gh) = start().await;
+    let body = s.get_json(&format!("check?next={}", enc(NEXT))).await;
+    assert_eq!(
+        body["providers"]["github"]["url"],
+        format!("http://127.0.0.1:1/auth/login/github?next={}", enc(NEXT))
+    );
+    assert!(body["providers"]["dev"].is_object());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorize_redirect_carries_pkce_state_and_the_original_callback() {
+    let (s, gh) = start().await;
+    let r = s.client.get(s.url("login/github")).send().await.unwrap();
+    let url = url::Url::parse(&location(&r)).unwrap();
+    assert!(
+        url.as_str()
+            .starts_with(&format!("{}/login/oauth/authorize?", gh.base))
+    );
+    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["client_id"], "gh-client");
+    assert_eq!(q["redirect_uri"], "http://127.0.0.1:1/auth/oauth_callback");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["code_challenge"].len(), 43);
+    assert!(q["state"].len() >= 40);
+    assert_eq!(q["scope"], "read:user user:email");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_email_user_logs_in_with_the_verified_primary() {
+    let (s, _gh) = start().await;
+    let cb = to_callback(&s, "private").await;
+    let q = finish(&s, &cb).await;
+    assert_eq!(
+        param(&q, "keep"),
+        Some("1"),
+        "next's own parameters are kept"
+    );
+    let jwt = param(&q, "jwt").expect("jwt");
+    let check = s.get_json(&format!("check?jwt={jwt}")).await;
+    assert_eq!(check["authenticated"], true);
+    let p = &check["profile"];
+    assert_eq!(p["email"], "private@example.org");
+    assert_eq!(p["id"], md5_hex("private@example.org").as_str());
+    assert_eq!(p["provider_id"], "github:1001");
+    assert_eq!(p["name"], "Private Person");
+    assert_eq!(p["avatar_url"], "https://avatars.example/u/1001");
+    assert!(
+        p.get("username").is_none(),
+        "no username until the user picks one"
+    );
+
+    // The state was used up: replaying the callback is refused without a redirect.
+    let r = s.client.get(&cb).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({ "error": "unknown or already used login state" })
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_account_under_a_secondary_verified_email_wins() {
+    let (s, _gh) = start().await;
+    s.dev_login("old@example.org", "Old Account").await;
+    let q = finish(&s, &to_callback(&s, "switcher").await).await;
+    let check = s
+        .get_json(&format!("check?jwt={}", param(&q, "jwt").unwrap()))
+        .await;
+    assert_eq!(check["profile"]["email"], "old@example.org");
+    assert_eq!(
+        check["profile"]["provider_id"], "github:1003",
+        "the profile is refreshed on login"
+    );
+    assert!(
+        authhost::users::get(&s.app.db, &md5_hex("new@example.org"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_redirect_with_an_error_and_create_no_user() {
+    let (s, _gh) = start().await;
+    let users_before = count_users(&s).await;
+
+    let q = finish(&s, &to_callback(&s, "unverified").await).await;
+    assert_eq!(param(&q, "error"), Some("unverified_email"));
+    assert!(param(&q, "jwt").is_none());
+
+    let q = finish(&s, &to_callback(&s, "deny").await).await;
+    assert_eq!(param(&q, "error"), Some("access_denied"));
+
+    let q = finish(&s, &to_callback(&s, "broken").await).await;
+    assert_eq!(param(&q, "error"), Some("upstream_error"));
+
+    // A code the upstream refuses (here: already spent, with a fresh state).
+    let cb = to_callback(&s, "private").await;
+    let code = url::Url::parse(&cb)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let fresh = to_callback(&s, "private").await;
+    let fresh_state = url::Url::parse(&fresh)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    finish(&s, &cb).await; // spends `code`
+    let q = finish(
+        &s,
+        &s.url(&format!("oauth_callback?state={fresh_state}&code={code}")),
+    )
+    .await;
+    assert_eq!(param(&q, "error"), Some("upstream_error"));
+
+    // No code at all.
+    let cb = to_callback(&s, "private").await;
+    let state = url::Url::parse(&cb)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let q = finish(&s, &s.url(&format!("oauth_callback?state={state}"))).await;
+    assert_eq!(param(&q, "error"), Some("invalid_request"));
+
+    // An expired state.
+    let cb = to_callback(&s, "private").await;
+    use sea_orm::{ConnectionTrait, Statement};
+    let backend = s.app.db.get_database_backend();
+    s.app
+        .db
+        .execute_raw(Statement::from_string(
+            backend,
+            "UPDATE login_states SET expires_at = 0",
+        ))
+        .await
+        .unwrap();
+    let q = finish(&s, &cb).await;
+    assert_eq!(param(&q, "error"), Some("expired_state"));
+
+    assert_eq!(
+        count_users(&s).await,
+        users_before + 1,
+        "only the one successful login created a user"
+    );
+    s.stop().await;
+}
+
+async fn count_users(s: &TestServer) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let backend = s.app.db.get_database_backend();
+    s.app
+        .db
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT COUNT(*) FROM users",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_to_the_flow_get_json() {
+    let (s, _gh) = start().await;
+    for (path, status) in [
+        ("login/nope", 404),
+        ("login/github?next=https%3A%2F%2Fevil.example%2F", 400),
+        ("login/github?next=%2F%2Fevil.example", 400),
+        ("oauth_callback", 400),
+        ("oauth_callback?state=made-up&code=x", 400),
+        (
+            &format!("oauth_callback?state={}&code=x", "s".repeat(5000)),
+            400,
+        ),
+    ] {
+        let r = s.client.get(s.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), status, "{path}");
+        assert_eq!(r.headers()["content-type"], "application/json", "{path}");
+    }
+    s.stop().await;
+}
