@@ -65,6 +65,13 @@ fn strict_absolute(text: &str) -> Option<Url> {
     if !url.username().is_empty() || url.password().is_some() || text.contains('@') {
         return None;
     }
+    // The authority as written: no extra slashes before it (`https:///host`) and no
+    // percent-encoding in it (`app%2eexample.org`), both of which parsers quietly repair.
+    let authority = text.split_once("://").map_or("", |(_, rest)| rest);
+    let authority = authority.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() || authority.contains('%') {
+        return None;
+    }
     Some(url)
 }
 
@@ -112,7 +119,8 @@ impl RedirectPolicy {
             return Ok(next.to_string());
         }
         let url = strict_absolute(next).ok_or(RedirectRefused)?;
-        if self.allowed.iter().any(|a| a.allows(&url)) {
+        // This host's own pages are as allowed as the relative paths to them.
+        if url.origin() == self.own.origin() || self.allowed.iter().any(|a| a.allows(&url)) {
             Ok(url.to_string())
         } else {
             Err(RedirectRefused)
