@@ -1,0 +1,203 @@
+// End-to-end login: a real browser (Debian's chromium, driven by playwright-core) goes from an
+// app page through authhost's `check`, the login URL, a real OpenID provider's login and consent
+// pages and authhost's callback, back to the app with `jwt=`; authhost built from this checkout.
+// Nothing is skipped: a missing chromium or authhost binary fails the suite.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startIdp } from './idp.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..');
+const BIN = process.env.AUTHHOST_BIN || path.join(root, 'target', 'debug', 'authhost');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+let tmp, idp, app, authhost, AUTH, APP, hooksFile;
+
+before(async () => {
+  assert.ok(fs.existsSync(CHROMIUM), `chromium not found at ${CHROMIUM} (apt-get install chromium)`);
+  assert.ok(fs.existsSync(BIN), `authhost binary not found at ${BIN} (cargo build)`);
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'authhost-e2e-'));
+  const [authPort, idpPort, appPort] = [await freePort(), await freePort(), await freePort()];
+  AUTH = `http://127.0.0.1:${authPort}`;
+  APP = `http://127.0.0.1:${appPort}`;
+  const callback = `${AUTH}/auth/oauth_callback`;
+  idp = await startIdp({
+    port: idpPort,
+    clients: [
+      { client_id: 'authhost-myidp', client_secret: 'secret-myidp', redirect_uris: [callback], grant_types: ['authorization_code'], response_types: ['code'] },
+      { client_id: 'authhost-google', client_secret: 'secret-google', redirect_uris: [callback], grant_types: ['authorization_code'], response_types: ['code'] },
+    ],
+  });
+
+  // The app: a page that asks authhost how to log in and follows the URL; a landing page.
+  app = http.createServer((req, res) => {
+    const url = new URL(req.url, APP);
+    res.setHeader('content-type', 'text/html; charset=utf-8');
+    if (url.pathname === '/app') {
+      const provider = url.searchParams.get('provider');
+      res.end(`<!doctype html><title>app</title><p>logging in</p><script>
+        fetch(${JSON.stringify(AUTH)} + '/auth/check?next=' + encodeURIComponent(${JSON.stringify(APP + '/landing')}), { credentials: 'include' })
+          .then((r) => r.json())
+          .then((j) => { location.href = j.providers[${JSON.stringify(provider)}].url; });
+      </script>`);
+    } else {
+      res.end('<!doctype html><title>landing</title><h1>landed</h1>');
+    }
+  });
+  await new Promise((resolve) => app.listen(appPort, '127.0.0.1', resolve));
+
+  execFileSync(BIN, ['keygen', '--out', tmp]);
+  hooksFile = path.join(tmp, 'hooks.jsonl');
+  const config = path.join(tmp, 'config.toml');
+  fs.writeFileSync(config, `
+[server]
+listen = "127.0.0.1:${authPort}"
+external_address = "${AUTH}"
+data_dir = "${tmp}"
+log_format = "json"
+[database]
+url = "sqlite://${tmp}/e2e.db?mode=rwc"
+[keys]
+private_key_file = "${tmp}/private.pem"
+public_key_file = "${tmp}/public.pem"
+[redirects]
+allowed = ["${APP}/"]
+[cors]
+allowed_origins = ["${APP}"]
+[plugins]
+services = "example:sample_permission_provider"
+extensions = "sample_extension"
+[plugins.config.sample_extension]
+path = "${hooksFile}"
+[providers.myidp]
+kind = "oidc"
+issuer = "${idp.issuer}"
+client_id = "authhost-myidp"
+client_secret = "secret-myidp"
+[providers.google]
+issuer = "${idp.issuer}"
+client_id = "authhost-google"
+client_secret = "secret-google"
+`);
+  const binDir = path.dirname(BIN);
+  authhost = spawn(BIN, ['--config', config], {
+    env: { ...process.env, AUTHHOST_PLUGIN_PATH: `${path.join(binDir, 'deps')}:${binDir}` },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  authhost.stderr.on('data', (d) => { log += d; });
+  for (let i = 0; ; i++) {
+    try { if ((await fetch(`${AUTH}/healthz`)).ok) break; } catch { /* not yet */ }
+    if (authhost.exitCode !== null || i > 100) throw new Error(`authhost did not start:\n${log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+});
+
+after(async () => {
+  authhost?.kill('SIGTERM');
+  await idp?.close();
+  await new Promise((resolve) => (app ? app.close(resolve) : resolve()));
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+/** One login in a fresh browser profile; resolves to the landing URL. */
+async function browserLogin(provider, login, { deny = false } = {}) {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'authhost-e2e-profile-'));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS });
+  try {
+    const page = await context.newPage();
+    await page.goto(`${APP}/app?provider=${provider}`);
+    await page.waitForURL(/\/interaction\//, { timeout: 15000 });
+    await page.fill('input[name=login]', login);
+    await page.fill('input[name=password]', 'any password');
+    await page.click('button[type=submit]');
+    await page.waitForSelector('button:has-text("Continue")', { timeout: 15000 });
+    if (deny) {
+      await page.click('a:has-text("Cancel")');
+    } else {
+      await page.click('button:has-text("Continue")');
+    }
+    await page.waitForURL((u) => u.toString().startsWith(`${APP}/landing`), { timeout: 15000 });
+    assert.equal(await page.textContent('h1'), 'landed');
+    return new URL(page.url());
+  } finally {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+async function check(jwt) {
+  return (await fetch(`${AUTH}/auth/check?jwt=${encodeURIComponent(jwt)}`)).json();
+}
+
+function hooks() {
+  if (!fs.existsSync(hooksFile)) return [];
+  return fs.readFileSync(hooksFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+}
+
+test('logs in through an OpenID provider in a real browser; a second login is not a new user', async () => {
+  const landed = await browserLogin('myidp', 'alice');
+  const jwt = landed.searchParams.get('jwt');
+  assert.ok(jwt, `no jwt in ${landed}`);
+  assert.equal(landed.searchParams.get('error'), null);
+  const me = await check(jwt);
+  assert.equal(me.authenticated, true);
+  assert.equal(me.profile.email, 'alice@example.org');
+  assert.equal(me.profile.provider_id, 'myidp:alice');
+  assert.equal(me.profile.name, 'User alice');
+  assert.equal(me.profile.avatar_url, 'https://img.example/alice.png');
+  assert.deepEqual(hooks().map((h) => h.hook), ['on_new_user', 'on_user_login']);
+
+  const again = await browserLogin('myidp', 'alice');
+  const me2 = await check(again.searchParams.get('jwt'));
+  assert.equal(me2.profile.id, me.profile.id);
+  assert.deepEqual(hooks().map((h) => h.hook), ['on_new_user', 'on_user_login', 'on_user_login']);
+
+  // The token trades for a permission token, as a service would do next.
+  const auth = await (await fetch(`${AUTH}/auth/authorize?service=example`, { headers: { 'auth-token': jwt } })).json();
+  assert.deepEqual(auth.permissions, { 'provider-token': `example-${me.profile.id}` });
+});
+
+test('denial at the consent page lands on next with error=access_denied', async () => {
+  const before = hooks().length;
+  const landed = await browserLogin('myidp', 'bob', { deny: true });
+  assert.equal(landed.searchParams.get('error'), 'access_denied');
+  assert.equal(landed.searchParams.get('jwt'), null);
+  assert.equal(hooks().length, before, 'no hook fired, no user created');
+});
+
+test('an unverified e-mail is refused and creates no user', async () => {
+  const before = hooks().length;
+  const landed = await browserLogin('myidp', 'unverified-carol');
+  assert.equal(landed.searchParams.get('error'), 'unverified_email');
+  assert.equal(landed.searchParams.get('jwt'), null);
+  assert.equal(hooks().length, before);
+  const resolved = await (await fetch(`${AUTH}/auth/check?jwt=x`)).json();
+  assert.equal(resolved.authenticated, false);
+});
+
+test('google, with its issuer pointed at the same provider', async () => {
+  const landed = await browserLogin('google', 'dave');
+  const me = await check(landed.searchParams.get('jwt'));
+  assert.equal(me.authenticated, true);
+  assert.equal(me.profile.provider_id, 'google:dave');
+  assert.equal(me.profile.email, 'dave@example.org');
+});
