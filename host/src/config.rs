@@ -205,6 +205,8 @@ pub struct ProviderConfig {
     pub api_url: Option<String>,
     pub scopes: Option<Vec<String>>,
     pub client_auth: Option<String>,
+    /// How long one call to this upstream may take (default 10 000).
+    pub timeout_ms: Option<u64>,
 }
 
 /// One configuration problem, naming the key (or file) at fault.
@@ -623,6 +625,7 @@ fn field_kind(path: &[String]) -> Option<Value> {
                 api_url: Some(String::new()),
                 scopes: Some(vec![]),
                 client_auth: Some(String::new()),
+                timeout_ms: Some(1),
                 ..ProviderConfig::default()
             },
         );

@@ -69,6 +69,13 @@ pub fn accounts() -> Vec<Account> {
             public_email: None,
             emails: vec![],
         },
+        Account {
+            id: 1005,
+            login: "slow",
+            name: None,
+            public_email: None,
+            emails: vec![("slow@example.org", true, true)],
+        },
     ]
 }
 
@@ -191,9 +198,8 @@ async fn access_token(
     if get("client_id") != CLIENT_ID || get("client_secret") != CLIENT_SECRET {
         return answer(bad("incorrect_client_credentials"));
     }
-    let mut s = state.lock().expect("lock");
     // Codes are single-use, like GitHub's.
-    let Some(grant) = s.codes.remove(&get("code")) else {
+    let Some(grant) = state.lock().expect("lock").codes.remove(&get("code")) else {
         return answer(bad("bad_verification_code"));
     };
     let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -201,6 +207,10 @@ async fn access_token(
     if computed != grant.challenge || grant.redirect_uri != get("redirect_uri") {
         return answer(bad("bad_verification_code"));
     }
+    if grant.login == "slow" {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    }
+    let mut s = state.lock().expect("lock");
     s.counter += 1;
     let token = format!("gho_{}", s.counter);
     s.tokens.insert(token.clone(), grant.login);

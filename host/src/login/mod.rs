@@ -13,7 +13,7 @@ use openidconnect::reqwest;
 
 use crate::config::Config;
 
-/// How long one call to an upstream may take.
+/// How long one call to an upstream may take, unless `[providers.X] timeout_ms` says.
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What an upstream vouches for after a successful exchange.
@@ -60,10 +60,15 @@ impl LoginError {
     }
 }
 
-/// One configured upstream.
-pub enum Upstream {
+enum Kind {
     Oidc(Box<oidc::OidcUpstream>),
     GitHub(Box<github::GitHubUpstream>),
+}
+
+/// One configured upstream and how long a call to it may take.
+pub struct Upstream {
+    kind: Kind,
+    timeout: Duration,
 }
 
 impl Upstream {
@@ -74,9 +79,9 @@ impl Upstream {
         nonce: &str,
         pkce_verifier: &str,
     ) -> Result<String, LoginError> {
-        match self {
-            Upstream::Oidc(u) => u.authorize_url(state, nonce, pkce_verifier).await,
-            Upstream::GitHub(u) => Ok(u.authorize_url(state, pkce_verifier)),
+        match &self.kind {
+            Kind::Oidc(u) => u.authorize_url(state, nonce, pkce_verifier).await,
+            Kind::GitHub(u) => Ok(u.authorize_url(state, pkce_verifier)),
         }
     }
 
@@ -88,21 +93,22 @@ impl Upstream {
         nonce: &str,
     ) -> Result<UpstreamProfile, LoginError> {
         let work = async {
-            match self {
-                Upstream::Oidc(u) => u.exchange(code, pkce_verifier, nonce).await,
-                Upstream::GitHub(u) => u.exchange(code, pkce_verifier).await,
+            match &self.kind {
+                Kind::Oidc(u) => u.exchange(code, pkce_verifier, nonce).await,
+                Kind::GitHub(u) => u.exchange(code, pkce_verifier).await,
             }
         };
-        tokio::time::timeout(UPSTREAM_TIMEOUT * 2, work)
+        // Each request has the timeout; the whole exchange (token, profile, e-mails) gets three.
+        tokio::time::timeout(self.timeout * 3, work)
             .await
             .unwrap_or(Err(LoginError::Timeout))
     }
 
     /// The issuer an RFC 9207 `iss` callback parameter must equal, if the upstream has one.
     pub fn issuer(&self) -> Option<&str> {
-        match self {
-            Upstream::Oidc(u) => Some(u.issuer()),
-            Upstream::GitHub(_) => None,
+        match &self.kind {
+            Kind::Oidc(u) => Some(u.issuer()),
+            Kind::GitHub(_) => None,
         }
     }
 }
@@ -113,10 +119,10 @@ pub struct Upstreams {
 }
 
 /// An HTTP client for upstreams: no redirects (SSRF), bounded time.
-pub fn http_client() -> Result<reqwest::Client, String> {
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
     reqwest::ClientBuilder::new()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(UPSTREAM_TIMEOUT)
+        .timeout(timeout)
         .user_agent(concat!("authhost/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| format!("HTTP client: {e}"))
@@ -125,7 +131,6 @@ pub fn http_client() -> Result<reqwest::Client, String> {
 impl Upstreams {
     /// Builds every enabled provider of `[providers.*]`, reporting each problem by key.
     pub fn from_config(config: &Config) -> Result<Upstreams, Vec<String>> {
-        let http = http_client().map_err(|e| vec![e])?;
         let redirect = callback_url(config);
         let mut by_name = BTreeMap::new();
         let mut errors = Vec::new();
@@ -137,15 +142,16 @@ impl Upstreams {
             if kind == "dev" || !enabled {
                 continue;
             }
-            let built = match kind {
-                "github" => github::GitHubUpstream::new(name, p, &redirect, http.clone())
-                    .map(|u| Upstream::GitHub(Box::new(u))),
-                _ => oidc::OidcUpstream::new(name, kind, p, &redirect, http.clone())
-                    .map(|u| Upstream::Oidc(Box::new(u))),
-            };
+            let timeout = p.timeout_ms.map_or(UPSTREAM_TIMEOUT, Duration::from_millis);
+            let built = http_client(timeout).and_then(|http| match kind {
+                "github" => github::GitHubUpstream::new(name, p, &redirect, http)
+                    .map(|u| Kind::GitHub(Box::new(u))),
+                _ => oidc::OidcUpstream::new(name, kind, p, &redirect, http)
+                    .map(|u| Kind::Oidc(Box::new(u))),
+            });
             match built {
-                Ok(u) => {
-                    by_name.insert(name.clone(), u);
+                Ok(kind) => {
+                    by_name.insert(name.clone(), Upstream { kind, timeout });
                 }
                 Err(e) => errors.push(format!("providers.{name}: {e}")),
             }
