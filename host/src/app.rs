@@ -11,6 +11,7 @@ use crate::login::Upstreams;
 use crate::plugins::{LibraryCache, PluginSet};
 use crate::redirects::RedirectPolicy;
 use crate::tokens::TokenService;
+use crate::user_cache::UserCache;
 
 pub struct App {
     pub config: Config,
@@ -22,6 +23,7 @@ pub struct App {
     pub redirects: RedirectPolicy,
     /// Enabled login providers other than the dev form.
     pub upstreams: Upstreams,
+    pub user_cache: UserCache,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -106,6 +108,9 @@ impl App {
         tokens.self_test().map_err(|e| {
             StartupErrors(vec![format!("keys: sign-and-verify self-test failed: {e}")])
         })?;
+        let user_cache = UserCache::new(std::time::Duration::from_millis(
+            config.database.user_cache_ms,
+        ));
         Ok(App {
             config,
             db,
@@ -114,6 +119,7 @@ impl App {
             libraries,
             redirects,
             upstreams,
+            user_cache,
             metrics: crate::metrics::handle(),
         })
     }

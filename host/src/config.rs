@@ -96,12 +96,25 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// `sqlite://...` or `postgres://...`; empty means `sqlite://<data_dir>/authhost.db?mode=rwc`.
     pub url: Secret,
     pub max_connections: Option<u32>,
+    /// How long a user row read for a token check is reused (0 turns the cache off). Writes on
+    /// this replica take effect at once; a logout on another replica within this time.
+    pub user_cache_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: Secret::default(),
+            max_connections: None,
+            user_cache_ms: 1000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -128,6 +141,9 @@ pub struct TokensConfig {
     pub legacy_user_tokens: bool,
     /// `iss` of every token; empty means `external_address` + `prefix`.
     pub issuer: String,
+    /// Hand out the same permission token again while user, service and permissions are
+    /// unchanged and at least half its lifetime remains (saves an RSA signature per request).
+    pub permission_token_cache: bool,
 }
 
 impl Default for TokensConfig {
@@ -138,6 +154,7 @@ impl Default for TokensConfig {
             user_token_algorithm: "HS256".into(),
             legacy_user_tokens: false,
             issuer: String::new(),
+            permission_token_cache: true,
         }
     }
 }

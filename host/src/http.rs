@@ -96,7 +96,8 @@ pub fn found(location: &str) -> Response {
 #[derive(Debug, Default, Clone)]
 pub struct Params {
     pairs: Vec<(String, String)>,
-    headers: HeaderMap,
+    /// The token from `auth-token` or `Authorization: Bearer`, read once at extraction.
+    header_token: Option<String>,
 }
 
 impl Params {
@@ -115,19 +116,9 @@ impl Params {
     /// The user token: `auth-token` header, else `Authorization: Bearer`, else `jwt` (query or
     /// form). `Some("")` for a present-but-empty `jwt`, which counts as a (bad) token.
     pub fn token(&self) -> Option<String> {
-        if let Some(v) = self.headers.get("auth-token").filter(|v| !v.is_empty()) {
-            return Some(String::from_utf8_lossy(v.as_bytes()).into_owned());
-        }
-        if let Some(v) = self.headers.get(header::AUTHORIZATION) {
-            let text = String::from_utf8_lossy(v.as_bytes());
-            if let Some((scheme, token)) = text.split_once(' ')
-                && scheme.eq_ignore_ascii_case("bearer")
-                && !token.trim().is_empty()
-            {
-                return Some(token.trim().to_string());
-            }
-        }
-        self.get("jwt").map(str::to_string)
+        self.header_token
+            .clone()
+            .or_else(|| self.get("jwt").map(str::to_string))
     }
 
     /// Answers `body` as JSON, or as JSONP when `callback` names a plain JavaScript identifier
@@ -147,6 +138,17 @@ impl Params {
                 .into_response(),
         }
     }
+}
+
+/// `auth-token`, else `Authorization: Bearer` (the original read only the former).
+fn header_token(headers: &HeaderMap) -> Option<String> {
+    if let Some(v) = headers.get("auth-token").filter(|v| !v.is_empty()) {
+        return Some(String::from_utf8_lossy(v.as_bytes()).into_owned());
+    }
+    let text = String::from_utf8_lossy(headers.get(header::AUTHORIZATION)?.as_bytes()).into_owned();
+    let (scheme, token) = text.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .then(|| token.trim().to_string())
 }
 
 /// `name` or `a.b.c`, each part an ASCII identifier, at most 128 characters.
@@ -175,14 +177,17 @@ impl<S: Send + Sync> FromRequest<S> for Params {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        let headers = req.headers().clone();
+        let header_token = header_token(req.headers());
         if req.method() == Method::POST && is_form {
             let body: Bytes = axum::body::to_bytes(req.into_body(), MAX_FORM_BODY)
                 .await
                 .map_err(|_| ApiError::PayloadTooLarge)?;
             pairs.extend(form_urlencoded::parse(&body).into_owned());
         }
-        Ok(Params { pairs, headers })
+        Ok(Params {
+            pairs,
+            header_token,
+        })
     }
 }
 

@@ -18,4 +18,5 @@ pub mod routes;
 pub mod server;
 pub mod sessions;
 pub mod tokens;
+pub mod user_cache;
 pub mod users;

@@ -24,6 +24,7 @@ pub async fn complete_login(
     profile: &LoginProfile,
 ) -> Result<(User, String), SessionError> {
     let (user, created) = users::upsert_on_login(&app.db, profile).await?;
+    app.user_cache.invalidate(&user.id);
     let plugins = app.plugins();
     if created {
         plugins
@@ -83,6 +84,7 @@ pub async fn operator_token(
 /// Revokes every token of `user` issued until now and fires `on_user_logout`.
 pub async fn logout(app: &App, user: &User) -> Result<(), SessionError> {
     users::revoke_tokens(&app.db, user, crate::tokens::now()).await?;
+    app.user_cache.invalidate(&user.id);
     app.plugins()
         .fire(Hook::UserLogout, users::hook_view(user, false))
         .await;

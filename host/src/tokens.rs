@@ -81,6 +81,9 @@ pub struct TokenService {
     user_token_seconds: i64,
     permission_token_seconds: i64,
     legacy: bool,
+    /// Signed permission tokens by (user, service, permissions), kept for half their lifetime
+    /// so that a token handed out again always has at least half its lifetime left.
+    permission_cache: Option<moka::sync::Cache<String, (String, i64)>>,
     hmac_key: hmac::Key,
     user_decoding: DecodingKey,
     legacy_decoding: DecodingKey,
@@ -116,6 +119,13 @@ impl TokenService {
             permission_token_seconds: i64::try_from(config.tokens.permission_token_seconds)
                 .unwrap_or(i64::MAX),
             legacy: config.tokens.legacy_user_tokens,
+            permission_cache: config.tokens.permission_token_cache.then(|| {
+                let half = (config.tokens.permission_token_seconds / 2).max(1);
+                moka::sync::Cache::builder()
+                    .max_capacity(100_000)
+                    .time_to_live(std::time::Duration::from_secs(half))
+                    .build()
+            }),
             hmac_key: hmac::Key::new(hmac::HMAC_SHA256, secret),
             user_decoding: DecodingKey::from_secret(secret),
             legacy_decoding: DecodingKey::from_secret(keys.signing.legacy_secret()),
@@ -192,6 +202,15 @@ impl TokenService {
         service: &str,
         permissions: &serde_json::Value,
     ) -> Result<(String, i64), TokenError> {
+        let key = self
+            .permission_cache
+            .as_ref()
+            .map(|_| format!("{userid}\0{service}\0{permissions}"));
+        if let (Some(cache), Some(key)) = (&self.permission_cache, &key)
+            && let Some(hit) = cache.get(key)
+        {
+            return Ok(hit);
+        }
         let iat = now();
         let exp = iat.saturating_add(self.permission_token_seconds);
         let claims = PermissionClaims {
@@ -202,7 +221,11 @@ impl TokenService {
             exp,
             iss: &self.issuer,
         };
-        Ok((self.sign(&self.permission_header, &claims, true)?, exp))
+        let minted = (self.sign(&self.permission_header, &claims, true)?, exp);
+        if let (Some(cache), Some(key)) = (&self.permission_cache, key) {
+            cache.insert(key, minted.clone());
+        }
+        Ok(minted)
     }
 
     /// Verifies a user token: algorithm pinned to the key named by `kid`, `exp`, `iss` and

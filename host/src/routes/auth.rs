@@ -2,6 +2,8 @@
 //! `get_profile`, plus `logout`. Logical failures keep the original's status 200 with the
 //! failure in the body, so old clients keep parsing them.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +17,7 @@ use crate::users::{self, UsernameError};
 
 /// The user behind the request's token: `Ok(None)` for a missing, invalid or revoked token or
 /// an unknown user; `Err` only when the database fails.
-async fn authenticated_user(app: &App, token: Option<&str>) -> Result<Option<User>, ApiError> {
+async fn authenticated_user(app: &App, token: Option<&str>) -> Result<Option<Arc<User>>, ApiError> {
     let Some(token) = token else { return Ok(None) };
     let verified = match app.tokens.verify_user_token(token) {
         Ok(v) => v,
@@ -24,7 +26,7 @@ async fn authenticated_user(app: &App, token: Option<&str>) -> Result<Option<Use
             return Ok(None);
         }
     };
-    let user = users::get(&app.db, &verified.userid).await?;
+    let user = app.user_cache.get(&app.db, &verified.userid).await?;
     Ok(user.filter(|u| users::token_still_valid(u, verified.issued_at)))
 }
 
@@ -91,7 +93,10 @@ pub async fn update(State(app): State<SharedApp>, params: Params) -> Result<Resp
         return Ok(params.reply(&json!({ "success": true })));
     };
     Ok(
-        match users::set_username(&app.db, &user.id, username).await? {
+        match users::set_username(&app.db, &user.id, username)
+            .await
+            .inspect(|_| app.user_cache.invalidate(&user.id))?
+        {
             Ok(()) => params.reply(&json!({ "success": true })),
             Err(e) => failure(&e.to_string()),
         },

@@ -1,0 +1,152 @@
+"""Turns bench/run.sh's raw wrk outputs into bench/results/<date>.md and a PNG chart.
+Usage: report.py RAW_DIR OUT_PREFIX DURATION"""
+import pathlib
+import re
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+raw, out, duration = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+NAMES = {
+    "W0": "fixed response, same HTTP stack (ceiling)",
+    "W1": "check, valid token",
+    "W2": "authorize, provider-backed service",
+    "W3": "public-key",
+    "W4": "check, no token",
+    "W1M": "check, valid token, 1M users",
+}
+
+
+def ms(text):
+    m = re.match(r"([\d.]+)(us|ms|s)$", text)
+    return float(m.group(1)) * UNITS[m.group(2)] if m else float("nan")
+
+
+def parse(path):
+    text = path.read_text()
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    p50 = re.search(r"^\s+50%\s+(\S+)", text, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", text, re.M)
+    rss = re.search(r"^rss_kb (\d+)", text, re.M)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p50": ms(p50.group(1)) if p50 else float("nan"),
+        "p99": ms(p99.group(1)) if p99 else float("nan"),
+        "rss_mb": int(rss.group(1)) / 1024 if rss else 0.0,
+        "non2xx": int(errors.group(1)) if errors else 0,
+    }
+
+
+runs = {}
+for f in raw.glob("*-*-*.txt"):
+    label, system, conns = f.stem.split("-")
+    runs[(label, system, int(conns))] = parse(f)
+sign_1, verify_1, sign_all, verify_all, threads = (float(x) for x in (raw / "rsa.txt").read_text().split())
+startup = (raw / "startup.txt").read_text().strip() if (raw / "startup.txt").exists() else "n/a"
+conns_levels = sorted({c for (_, _, c) in runs})
+
+
+def get(label, system, c):
+    return runs.get((label, system, c))
+
+
+def fmt_rps(r):
+    return f"{r['rps']:,.0f}" if r else "–"
+
+
+def fmt_ms(v):
+    return f"{v:.2f}" if v == v else "–"
+
+
+lines = [
+    f"# authhost vs dgp-oauth2 1.3.4 — {out.name}",
+    "",
+    f"One machine, one run of `bench/run.sh`, wrk {duration}s per cell, everything on 127.0.0.1 "
+    f"(wrk shares the {int(threads)} cores). Original: gunicorn, 5 sync workers, SQLite. authhost: "
+    "release build, SQLite, sample provider plugin. 1k users unless noted. p50/p99 in ms, RSS in MB "
+    "at the end of the cell (gunicorn: master + workers).",
+    "",
+    "## Ceilings",
+    "",
+    f"- RSA-2048 sign/s (aws-lc-rs): {sign_1:,.0f} on one core, {sign_all:,.0f} on {int(threads)} threads; "
+    f"verify/s: {verify_1:,.0f} / {verify_all:,.0f}.",
+    f"- Start-up to ready with the shipped plugins (median of 5): {startup} ms.",
+    "",
+    "## Throughput and latency",
+    "",
+    "| workload | conns | authhost req/s | p50 | p99 | RSS | original req/s | p50 | p99 | RSS | authhost/original | vs W0 |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+]
+for label in ["W0", "W1", "W2", "W3", "W4", "W1M"]:
+    for c in conns_levels:
+        a = get(label, "authhost" if label != "W0" else "ceiling", c)
+        if not a:
+            continue
+        o = get(label, "original", c)
+        w0 = get("W0", "ceiling", c)
+        ratio = f"{a['rps'] / o['rps']:.1f}x" if o and o["rps"] else "–"
+        vs_w0 = f"{a['rps'] / w0['rps']:.2f}" if w0 and w0["rps"] and label != "W0" else "–"
+        orow = [fmt_rps(o), fmt_ms(o["p50"]), fmt_ms(o["p99"]), f"{o['rss_mb']:.0f}"] if o else ["–"] * 4
+        errs = f" ({a['non2xx']} non-2xx)" if a["non2xx"] else ""
+        lines.append(
+            f"| {label} {NAMES[label]} | {c} | {fmt_rps(a)}{errs} | {fmt_ms(a['p50'])} | {fmt_ms(a['p99'])} | "
+            f"{a['rss_mb']:.0f} | " + " | ".join(orow) + f" | {ratio} | {vs_w0} |"
+        )
+
+# The targets, each with the numbers behind it.
+def verdict(ok):
+    return "met" if ok else "**not met**"
+
+
+w1_64, o1_64, w0_64 = get("W1", "authhost", 64), get("W1", "original", 64), get("W0", "ceiling", 64)
+w2_64 = get("W2", "authhost", 64)
+targets = ["", "## Targets", ""]
+if w1_64 and o1_64 and w0_64:
+    r1, r0 = w1_64["rps"] / o1_64["rps"], w1_64["rps"] / w0_64["rps"]
+    targets.append(f"- W1 ≥ 20× the original at 64 connections: {r1:.1f}× — {verdict(r1 >= 20)}")
+    targets.append(f"- W1 ≥ 0.7× W0 at 64 connections: {r0:.2f}× — {verdict(r0 >= 0.7)}")
+    targets.append(f"- W1 p99 ≤ 5 ms at 64 connections: {w1_64['p99']:.2f} ms — {verdict(w1_64['p99'] <= 5)}")
+if w2_64:
+    r2 = w2_64["rps"] / sign_all
+    targets.append(f"- W2 ≥ 0.8× the RSA-sign ceiling ({sign_all:,.0f}/s) at 64 connections: {r2:.2f}× — {verdict(r2 >= 0.8)}")
+for c in (1, 64):
+    big, small = get("W1M", "authhost", c), get("W1", "authhost", c)
+    if big and small:
+        r = big["p50"] / small["p50"]
+        targets.append(f"- W1 p50 with 1M users within 1.2× of 1k users (c={c}): {r:.2f}× — {verdict(r <= 1.2)}")
+rss = max((r["rss_mb"] for (l, s, _), r in runs.items() if s == "authhost"), default=0)
+targets.append(f"- authhost RSS ≤ 64 MB under load: max {rss:.0f} MB — {verdict(rss <= 64)}")
+if startup != "n/a":
+    targets.append(f"- start-up to ready ≤ 300 ms with the shipped plugins: {startup} ms — {verdict(int(startup) <= 300)}")
+lines += targets
+
+out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+print("\n".join(lines))
+
+# Chart: throughput and p99 per workload at the busiest common level, both systems.
+c = 64 if 64 in conns_levels else conns_levels[-1]
+labels = ["W1", "W2", "W3", "W4"]
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+x = range(len(labels))
+for i, (system, colour) in enumerate([("authhost", "#2a7ab0"), ("original", "#c0504d")]):
+    rps = [(get(l, system, c) or {"rps": 0})["rps"] for l in labels]
+    p99 = [(get(l, system, c) or {"p99": 0})["p99"] for l in labels]
+    ax1.bar([v + i * 0.4 for v in x], rps, 0.4, label=system, color=colour)
+    ax2.bar([v + i * 0.4 for v in x], p99, 0.4, label=system, color=colour)
+w0 = get("W0", "ceiling", c)
+if w0:
+    ax1.axhline(w0["rps"], color="grey", linestyle="--", label="W0 ceiling")
+ax1.axhline(sign_all, color="green", linestyle=":", label="RSA sign ceiling")
+for ax, title in ((ax1, f"requests/s at {c} connections (log)"), (ax2, f"p99 latency, ms, at {c} connections (log)")):
+    ax.set_xticks([v + 0.2 for v in x])
+    ax.set_xticklabels([f"{l}\n{NAMES[l].split(',')[0]}" for l in labels], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+fig.tight_layout()
+fig.savefig(out.with_suffix(".png"), dpi=110)

@@ -1,0 +1,48 @@
+//! A short-lived cache of user rows for token checks: `check` and `authorize` need the user on
+//! every request, and most requests come from the same few users again and again. Writes made
+//! by this replica invalidate at once; the time to live bounds how late another replica's write
+//! (a logout) is seen here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{DatabaseConnection, DbErr};
+
+use crate::db::user::Model as User;
+use crate::users;
+
+pub struct UserCache {
+    cache: Option<moka::sync::Cache<String, Arc<User>>>,
+}
+
+impl UserCache {
+    /// `ttl` zero turns the cache off.
+    pub fn new(ttl: Duration) -> UserCache {
+        let cache = (!ttl.is_zero()).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build()
+        });
+        UserCache { cache }
+    }
+
+    /// The user `id`, from the cache or the database. Unknown users are not cached.
+    pub async fn get(&self, db: &DatabaseConnection, id: &str) -> Result<Option<Arc<User>>, DbErr> {
+        if let Some(user) = self.cache.as_ref().and_then(|c| c.get(id)) {
+            return Ok(Some(user));
+        }
+        let user = users::get(db, id).await?.map(Arc::new);
+        if let (Some(cache), Some(user)) = (&self.cache, &user) {
+            cache.insert(id.to_string(), user.clone());
+        }
+        Ok(user)
+    }
+
+    /// Forget `id` after a write (login, username, logout).
+    pub fn invalidate(&self, id: &str) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate(id);
+        }
+    }
+}
