@@ -18,6 +18,7 @@ NAMES = {
     "W3": "public-key",
     "W4": "check, no token",
     "W1M": "check, valid token, 1M users",
+    "W2N": "authorize, permission-token cache off",
 }
 
 
@@ -82,7 +83,7 @@ lines = [
     "| workload | conns | authhost req/s | p50 | p99 | RSS | original req/s | p50 | p99 | RSS | authhost/original | vs W0 |",
     "|---|---|---|---|---|---|---|---|---|---|---|---|",
 ]
-for label in ["W0", "W1", "W2", "W3", "W4", "W1M"]:
+for label in ["W0", "W1", "W2", "W2N", "W3", "W4", "W1M"]:
     for c in conns_levels:
         a = get(label, "authhost" if label != "W0" else "ceiling", c)
         if not a:
@@ -111,9 +112,16 @@ if w1_64 and o1_64 and w0_64:
     targets.append(f"- W1 ≥ 20× the original at 64 connections: {r1:.1f}× — {verdict(r1 >= 20)}")
     targets.append(f"- W1 ≥ 0.7× W0 at 64 connections: {r0:.2f}× — {verdict(r0 >= 0.7)}")
     targets.append(f"- W1 p99 ≤ 5 ms at 64 connections: {w1_64['p99']:.2f} ms — {verdict(w1_64['p99'] <= 5)}")
+w2n_64 = get("W2N", "authhost", 64)
+if w2n_64:
+    r2 = w2n_64["rps"] / sign_all
+    targets.append(
+        f"- W2 with the cache off ≥ 0.8× the RSA-sign ceiling ({sign_all:,.0f}/s) at 64 connections: "
+        f"{r2:.2f}× — {verdict(r2 >= 0.8)}"
+    )
 if w2_64:
     r2 = w2_64["rps"] / sign_all
-    targets.append(f"- W2 ≥ 0.8× the RSA-sign ceiling ({sign_all:,.0f}/s) at 64 connections: {r2:.2f}× — {verdict(r2 >= 0.8)}")
+    targets.append(f"- W2 with the cache on (default), same ceiling: {r2:.2f}× (higher is the point of the cache)")
 for c in (1, 64):
     big, small = get("W1M", "authhost", c), get("W1", "authhost", c)
     if big and small:

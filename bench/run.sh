@@ -37,7 +37,7 @@ done
 say "build (release)"
 cargo build --release -q -p authhost -p authhost-bench
 BIN=$ROOT/target/release/authhost
-export AUTHHOST_PLUGIN_PATH=$ROOT/target/release
+export AUTHHOST_PLUGIN_PATH=$ROOT/target/release/deps:$ROOT/target/release
 
 say "keys and user bases"
 "$BIN" keygen --out "$WORK/keys" 2>/dev/null
@@ -135,6 +135,13 @@ done
 
 say "RSA-2048 ceiling (aws-lc-rs, one core and all)"
 "$ROOT/target/release/bench-rsa" 2 | tee "$WORK/raw/rsa.txt"
+
+say "W2 with the permission-token cache off (every authorize signs)"
+stop_authhost
+AUTHHOST_TOKENS__PERMISSION_TOKEN_CACHE=false start_authhost "$WORK/authhost-1k.db"
+for c in 16 64; do
+  run_wrk W2N authhost "http://127.0.0.1:$PORT_A/auth/authorize?service=example" "$c" "auth-token: $TOKEN_A"
+done
 
 if [ -z "${BENCH_SKIP_1M:-}" ]; then
   say "W1 on 1M users"

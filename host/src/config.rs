@@ -194,11 +194,15 @@ pub struct PluginsConfig {
 impl Default for PluginsConfig {
     fn default() -> Self {
         PluginsConfig {
-            dirs: vec![
-                PathBuf::from("plugins"),
-                PathBuf::from("target/debug"),
-                PathBuf::from("target/release"),
-            ],
+            dirs: [
+                "plugins",
+                "target/debug",
+                "target/debug/deps",
+                "target/release",
+                "target/release/deps",
+            ]
+            .map(PathBuf::from)
+            .to_vec(),
             services: String::new(),
             extensions: String::new(),
             call_timeout_ms: 2000,

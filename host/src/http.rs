@@ -124,9 +124,22 @@ impl Params {
     /// Answers `body` as JSON, or as JSONP when `callback` names a plain JavaScript identifier
     /// path (anything else is refused: the original echoed it unchecked).
     pub fn reply(&self, body: &Value) -> Response {
+        self.reply_text(Bytes::from(body.to_string()))
+    }
+
+    /// `reply` for a body already rendered as JSON text.
+    pub fn reply_text(&self, body: Bytes) -> Response {
         match self.non_empty("callback") {
-            None => json_response(StatusCode::OK, body),
+            None => {
+                let mut response = Response::new(Body::from(body));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                response
+            }
             Some(cb) if valid_callback(cb) => {
+                let body = String::from_utf8_lossy(&body);
                 let mut response = Response::new(Body::from(format!("{cb}({body});")));
                 response.headers_mut().insert(
                     header::CONTENT_TYPE,

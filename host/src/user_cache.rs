@@ -6,13 +6,38 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::db::user::Model as User;
 use crate::users;
 
+/// A user row and its `check` answer, rendered once per cache fill.
+pub struct CachedUser {
+    pub user: User,
+    pub check_body: Bytes,
+}
+
+impl CachedUser {
+    fn new(user: User) -> CachedUser {
+        let body =
+            serde_json::json!({ "authenticated": true, "profile": users::full_profile(&user) });
+        CachedUser {
+            user,
+            check_body: Bytes::from(body.to_string()),
+        }
+    }
+}
+
+impl std::ops::Deref for CachedUser {
+    type Target = User;
+    fn deref(&self) -> &User {
+        &self.user
+    }
+}
+
 pub struct UserCache {
-    cache: Option<moka::sync::Cache<String, Arc<User>>>,
+    cache: Option<moka::sync::Cache<String, Arc<CachedUser>>>,
 }
 
 impl UserCache {
@@ -28,11 +53,17 @@ impl UserCache {
     }
 
     /// The user `id`, from the cache or the database. Unknown users are not cached.
-    pub async fn get(&self, db: &DatabaseConnection, id: &str) -> Result<Option<Arc<User>>, DbErr> {
+    pub async fn get(
+        &self,
+        db: &DatabaseConnection,
+        id: &str,
+    ) -> Result<Option<Arc<CachedUser>>, DbErr> {
         if let Some(user) = self.cache.as_ref().and_then(|c| c.get(id)) {
             return Ok(Some(user));
         }
-        let user = users::get(db, id).await?.map(Arc::new);
+        let user = users::get(db, id)
+            .await?
+            .map(|u| Arc::new(CachedUser::new(u)));
         if let (Some(cache), Some(user)) = (&self.cache, &user) {
             cache.insert(id.to_string(), user.clone());
         }

@@ -10,14 +10,17 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use crate::app::{App, SharedApp};
-use crate::db::user::Model as User;
 use crate::http::{ApiError, Params, found};
 use crate::sessions;
+use crate::user_cache::CachedUser;
 use crate::users::{self, UsernameError};
 
 /// The user behind the request's token: `Ok(None)` for a missing, invalid or revoked token or
 /// an unknown user; `Err` only when the database fails.
-async fn authenticated_user(app: &App, token: Option<&str>) -> Result<Option<Arc<User>>, ApiError> {
+async fn authenticated_user(
+    app: &App,
+    token: Option<&str>,
+) -> Result<Option<Arc<CachedUser>>, ApiError> {
     let Some(token) = token else { return Ok(None) };
     let verified = match app.tokens.verify_user_token(token) {
         Ok(v) => v,
@@ -32,9 +35,7 @@ async fn authenticated_user(app: &App, token: Option<&str>) -> Result<Option<Arc
 
 pub async fn check(State(app): State<SharedApp>, params: Params) -> Result<Response, ApiError> {
     if let Some(user) = authenticated_user(&app, params.token().as_deref()).await? {
-        return Ok(
-            params.reply(&json!({ "authenticated": true, "profile": users::full_profile(&user) }))
-        );
+        return Ok(params.reply_text(user.check_body.clone()));
     }
     let next = params.get("next");
     let providers: Map<String, Value> = app
