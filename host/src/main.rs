@@ -8,6 +8,12 @@ use authhost::app::App;
 use authhost::config::{Config, process_env};
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's malloc: per-thread arenas without glibc's arena sprawl keep RSS
+/// down under many connections and blocking threads, and allocation is a hot path (see
+/// docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "authhost",

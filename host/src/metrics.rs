@@ -19,6 +19,16 @@ pub fn handle() -> PrometheusHandle {
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("another metrics recorder is installed; /metrics will be empty");
             }
+            // Histogram samples queue up in memory until upkeep folds them into the buckets:
+            // without this, every request's latency stays in RSS until `/metrics` is scraped.
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                upkeep.run_upkeep();
+            });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot start metrics upkeep; histogram samples wait for /metrics");
+            }
             handle
         })
         .clone()
