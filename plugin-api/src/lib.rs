@@ -13,6 +13,7 @@
 pub mod glue;
 pub mod load;
 pub mod log;
+pub mod sink;
 pub mod testkit;
 
 pub use abi_stable;

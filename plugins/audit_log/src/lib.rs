@@ -1,16 +1,14 @@
-//! An audit trail: one JSON line per hook event (`time`, `event`, `userid`, `provider`),
-//! appended to the file named by `path` and flushed per event; logged through the host when
-//! `path` is unset.
+//! An audit trail: one JSON line per hook event (`time` in Unix seconds, `event`, `userid`,
+//! `provider`), appended to the file named by `path` and flushed per event; logged through the
+//! host when `path` is unset.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use authhost_plugin_api::{Extension, Value, export_extension, json, log};
+use authhost_plugin_api::sink::JsonLines;
+use authhost_plugin_api::{Extension, Value, export_extension, json};
 
 pub struct AuditLog {
-    file: Option<Mutex<File>>,
+    out: JsonLines,
 }
 
 impl AuditLog {
@@ -23,43 +21,20 @@ impl AuditLog {
             .and_then(Value::as_str)
             .and_then(|p| p.split(':').next())
             .unwrap_or_default();
-        let line = json!({
+        self.out.write(&json!({
             "time": now.as_secs_f64(),
             "event": event,
             "userid": user.get("id").cloned().unwrap_or(Value::Null),
             "provider": provider,
-        })
-        .to_string();
-        match &self.file {
-            Some(file) => {
-                let mut f = file
-                    .lock()
-                    .map_err(|_| "audit file lock poisoned".to_string())?;
-                writeln!(f, "{line}")
-                    .and_then(|()| f.flush())
-                    .map_err(|e| e.to_string())
-            }
-            None => {
-                log::info(&line);
-                Ok(())
-            }
-        }
+        }))
     }
 }
 
 impl Extension for AuditLog {
     fn new(config: Value) -> Result<Self, String> {
-        let file = match config.get("path").and_then(Value::as_str) {
-            Some(path) => Some(Mutex::new(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(|e| format!("path {path}: {e}"))?,
-            )),
-            None => None,
-        };
-        Ok(AuditLog { file })
+        Ok(AuditLog {
+            out: JsonLines::from_config(&config)?,
+        })
     }
 
     fn on_new_user(&self, user: &Value) -> Result<(), String> {
