@@ -130,6 +130,20 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> ExitCode {
         }
     };
     let addr = listener.local_addr().unwrap_or(addr);
+    // Signal handlers go in before the service announces itself: a SIGTERM or SIGHUP that
+    // arrives right after "ready" must not meet the default action (terminate).
+    let shutdown = authhost::server::shutdown_signal();
+    #[cfg(unix)]
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    #[cfg(unix)]
+    match hangups {
+        Ok(hangups) => {
+            tokio::spawn(reload_on_sighup(app.clone(), config_path, hangups));
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP; plugin reload is off"),
+    }
+    #[cfg(not(unix))]
+    let _ = config_path;
     tracing::info!(
         %addr,
         prefix = %app.config.server.prefix,
@@ -138,55 +152,46 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> ExitCode {
         ready_ms = started.elapsed().as_millis() as u64,
         "authhost ready"
     );
-    tokio::spawn(reload_on_sighup(app.clone(), config_path));
-    authhost::server::serve(app, listener, authhost::server::shutdown_signal()).await;
+    authhost::server::serve(app, listener, shutdown).await;
     ExitCode::SUCCESS
 }
 
 /// SIGHUP: re-read the configuration and swap in the plugin set it names, if all of it loads.
-async fn reload_on_sighup(app: Arc<App>, config_path: Option<PathBuf>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(s) => s,
+#[cfg(unix)]
+async fn reload_on_sighup(
+    app: Arc<App>,
+    config_path: Option<PathBuf>,
+    mut hangups: tokio::signal::unix::Signal,
+) {
+    while hangups.recv().await.is_some() {
+        tracing::info!("SIGHUP received: reloading plugins (other settings need a restart)");
+        let config = match Config::load(config_path.as_deref(), &process_env()) {
+            Ok(c) => c,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGHUP; plugin reload is off");
-                return;
+                tracing::error!(errors = %e, "reload failed: invalid configuration; keeping the current plugins");
+                continue;
             }
         };
-        while hangups.recv().await.is_some() {
-            tracing::info!("SIGHUP received: reloading plugins (other settings need a restart)");
-            let config = match Config::load(config_path.as_deref(), &process_env()) {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::error!(errors = %e, "reload failed: invalid configuration; keeping the current plugins");
-                    continue;
-                }
-            };
-            match app.reload_plugins(config).await {
-                Ok(()) => {
-                    let plugins = app.plugins();
-                    let services: Vec<String> = plugins
-                        .providers()
-                        .iter()
-                        .map(|(a, p)| format!("{a}:{}", p.name))
-                        .collect();
-                    let extensions: Vec<&str> = plugins
-                        .extensions()
-                        .iter()
-                        .map(|p| p.name.as_str())
-                        .collect();
-                    tracing::info!(?services, ?extensions, "plugins reloaded");
-                }
-                Err(errors) => {
-                    tracing::error!(?errors, "reload failed; keeping the current plugins");
-                }
+        match app.reload_plugins(config).await {
+            Ok(()) => {
+                let plugins = app.plugins();
+                let services: Vec<String> = plugins
+                    .providers()
+                    .iter()
+                    .map(|(a, p)| format!("{a}:{}", p.name))
+                    .collect();
+                let extensions: Vec<&str> = plugins
+                    .extensions()
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect();
+                tracing::info!(?services, ?extensions, "plugins reloaded");
+            }
+            Err(errors) => {
+                tracing::error!(?errors, "reload failed; keeping the current plugins");
             }
         }
     }
-    #[cfg(not(unix))]
-    let _ = (app, config_path);
 }
 
 async fn migrate(mut config: Config) -> ExitCode {
