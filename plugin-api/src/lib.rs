@@ -166,6 +166,24 @@ macro_rules! __export_root_module {
     };
 }
 
+/// The two plain C symbols the host reads before abi_stable's layout check, so that a plugin of
+/// another interface version or kind can be named as such.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_plain_symbols {
+    ($kind:expr) => {
+        #[unsafe(no_mangle)]
+        pub extern "C" fn authhost_plugin_interface_version() -> u32 {
+            $crate::INTERFACE_VERSION
+        }
+
+        #[unsafe(no_mangle)]
+        pub extern "C" fn authhost_plugin_kind() -> u32 {
+            $kind
+        }
+    };
+}
+
 /// Exports a [`PermissionProvider`] as this library's plugin:
 /// `export_provider!(MyProvider, "my_provider", env!("CARGO_PKG_VERSION"));`
 #[macro_export]
@@ -187,16 +205,7 @@ macro_rules! export_provider {
             .leak_into_prefix()
         }
 
-        /// The interface version, readable before abi_stable's layout check.
-        #[unsafe(no_mangle)]
-        pub extern "C" fn authhost_plugin_interface_version() -> u32 {
-            $crate::INTERFACE_VERSION
-        }
-
-        #[unsafe(no_mangle)]
-        pub extern "C" fn authhost_plugin_kind() -> u32 {
-            $crate::KIND_PROVIDER
-        }
+        $crate::__export_plain_symbols!($crate::KIND_PROVIDER);
     };
 }
 
@@ -221,16 +230,7 @@ macro_rules! export_extension {
             .leak_into_prefix()
         }
 
-        /// The interface version, readable before abi_stable's layout check.
-        #[unsafe(no_mangle)]
-        pub extern "C" fn authhost_plugin_interface_version() -> u32 {
-            $crate::INTERFACE_VERSION
-        }
-
-        #[unsafe(no_mangle)]
-        pub extern "C" fn authhost_plugin_kind() -> u32 {
-            $crate::KIND_EXTENSION
-        }
+        $crate::__export_plain_symbols!($crate::KIND_EXTENSION);
     };
 }
 
