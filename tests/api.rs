@@ -424,15 +424,7 @@ async fn logout_revokes_every_earlier_token() {
                 .await,
             json!({ "permissions": {} })
         );
-        let r: Value = s
-            .client
-            .post(s.url(&format!("update?jwt={t}&username=gina")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r: Value = s.post_json(&format!("update?jwt={t}&username=gina")).await;
         assert_eq!(r["error"], "Not authenticated");
     }
     // Logging in again, even within the same second, gives a working token.

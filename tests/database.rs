@@ -65,14 +65,8 @@ async fn an_original_database_is_adopted_with_its_rows() {
     assert_eq!(check["profile"]["provider_id"], "google:123");
     assert_eq!(check["profile"]["join_date"], "2023-11-18T10:20:30Z");
     let r: Value = s
-        .client
-        .post(s.url(&format!("update?jwt={token}&username=alice2")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .post_json(&format!("update?jwt={token}&username=alice2"))
+        .await;
     assert_eq!(
         r,
         json!({ "success": false, "error": "Cannot modify username, already set" })
@@ -81,24 +75,12 @@ async fn an_original_database_is_adopted_with_its_rows() {
     // New users start without a username: the NOT NULL of the original is gone.
     let carol = s.dev_login("carol@example.org", "Carol").await;
     let r: Value = s
-        .client
-        .post(s.url(&format!("update?jwt={carol}&username=alice")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .post_json(&format!("update?jwt={carol}&username=alice"))
+        .await;
     assert_eq!(r["error"], "Username taken");
     let r: Value = s
-        .client
-        .post(s.url(&format!("update?jwt={carol}&username=carol")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .post_json(&format!("update?jwt={carol}&username=carol"))
+        .await;
     assert_eq!(r, json!({ "success": true }));
 
     // Logging an adopted user in refreshes the profile but keeps id, e-mail, username, join date.

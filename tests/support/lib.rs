@@ -231,6 +231,18 @@ impl TestServer {
         r.json().await.expect("json body")
     }
 
+    /// `POST` to `path_and_query` with no body; the answer must be 200 JSON.
+    pub async fn post_json(&self, path_and_query: &str) -> Value {
+        let r = self
+            .client
+            .post(self.url(path_and_query))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 200, "POST {path_and_query}");
+        r.json().await.expect("json body")
+    }
+
     /// Logs in through the dev form, returning the user token.
     pub async fn dev_login(&self, email: &str, name: &str) -> String {
         let r = self
