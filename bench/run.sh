@@ -16,7 +16,7 @@ WORK=$ROOT/bench/work
 RESULTS=$ROOT/bench/results
 DURATION=${BENCH_DURATION:-5}
 CONNECTIONS=${BENCH_CONNECTIONS:-"1 16 64 256"}
-PORT_A=18080 PORT_O=18081 PORT_W0=18082
+PORT_A=18080 PORT_O=18081 PORT_W0=18082 PORT_W0B=18083
 STAMP=$(date -u +%Y-%m-%d)
 rm -rf "$WORK" && mkdir -p "$WORK/raw" "$RESULTS"
 PIDS=()
@@ -30,7 +30,7 @@ PY=$ROOT/bench/.venv/bin/python
 if [ ! -x "$PY" ]; then python3 -m venv "$ROOT/bench/.venv"; fi
 "$PY" -m pip install -q dgp-oauth2==1.3.4 Flask==3.0.0 Werkzeug==3.0.1 Authlib==1.2.1 PyJWT==2.8.0 \
   SQLAlchemy==2.0.23 Flask-Cors Flask-Jsonpify cachelib gunicorn cryptography matplotlib
-for port in $PORT_A $PORT_O $PORT_W0; do
+for port in $PORT_A $PORT_O $PORT_W0 $PORT_W0B; do
   if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then echo "port $port is taken" >&2; exit 1; fi
 done
 
@@ -94,7 +94,11 @@ OPID=$!
 PIDS+=("$OPID")
 until curl -sf "http://127.0.0.1:$PORT_O/auth/public-key" >/dev/null; do sleep 0.1; done
 W1_SIZE=$(curl -s -H "auth-token: $TOKEN_A" "http://127.0.0.1:$PORT_A/auth/check" | wc -c)
+# W0 answers through authhost's own accept loop and HTTP settings; W0B from plain hyper.
 "$ROOT/target/release/bench-ceiling" $PORT_W0 "$W1_SIZE" &
+W0PID=$!
+PIDS+=("$W0PID")
+"$ROOT/target/release/bench-ceiling" $PORT_W0B "$W1_SIZE" bare &
 PIDS+=("$!")
 sleep 0.3
 
@@ -111,7 +115,7 @@ run_wrk() { # label system url conns [header]
   local label=$1 system=$2 url=$3 conns=$4 header=${5:-} pid threads out
   threads=$(( conns < 2 ? 1 : 2 ))
   out="$WORK/raw/$label-$system-$conns.txt"
-  case $system in authhost) pid=$APID ;; original) pid=$OPID ;; *) pid= ;; esac
+  case $system in authhost) pid=$APID ;; original) pid=$OPID ;; ceiling) pid=$W0PID ;; *) pid= ;; esac
   if [ -n "$header" ]; then
     wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency -H "$header" "$url" >"$out" 2>&1
   else
@@ -124,6 +128,7 @@ run_wrk() { # label system url conns [header]
 say "load (wrk, ${DURATION}s per run)"
 for c in $CONNECTIONS; do
   run_wrk W0 ceiling "http://127.0.0.1:$PORT_W0/" "$c"
+  run_wrk W0B bare "http://127.0.0.1:$PORT_W0B/" "$c"
   for sys in authhost original; do
     if [ $sys = authhost ]; then port=$PORT_A; tok=$TOKEN_A; else port=$PORT_O; tok=$TOKEN_O; fi
     run_wrk W1 $sys "http://127.0.0.1:$port/auth/check" "$c" "auth-token: $tok"

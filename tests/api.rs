@@ -775,3 +775,110 @@ async fn the_example_client_verifies_permission_tokens_from_the_jwks() {
     );
     s.stop().await;
 }
+
+/// `check` with a valid token is answered before the router when the user is cached; that
+/// answer must be the router's, and every other request must go to the router.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_shortcut_answers_exactly_as_the_router() {
+    use axum::http::{Method, Request};
+    let s = TestServer::start_with(authhost_tests::Options {
+        env: [("AUTHHOST_DATABASE__USER_CACHE_MS", "600000")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..Default::default()
+    })
+    .await;
+    let service = authhost::routes::service(s.app.clone());
+    let token = s.dev_login("short@example.org", "Short Cut").await;
+    let request = |method: Method, uri: &str, headers: &[(&str, &str)]| {
+        let mut r = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.body(()).expect("request")
+    };
+    let check = format!("{}check", s.prefix);
+    let with_token = [("auth-token", token.as_str())];
+
+    // A user the cache has not seen yet goes to the router, which fills the cache.
+    assert!(
+        service
+            .answer_check(&request(Method::GET, &check, &with_token))
+            .is_none()
+    );
+    let routed = s
+        .client
+        .get(s.url("check"))
+        .header("auth-token", &token)
+        .send()
+        .await
+        .expect("check");
+    assert_eq!(routed.status(), 200);
+    let routed_headers = routed.headers().clone();
+    let routed_body = routed.bytes().await.expect("body");
+
+    let bearer = format!("Bearer {token}");
+    for headers in [&with_token[..], &[("authorization", bearer.as_str())][..]] {
+        let short = service
+            .answer_check(&request(Method::GET, &check, headers))
+            .expect("a cached user with a valid token is answered by the shortcut");
+        assert_eq!(short.status(), 200);
+        for (name, value) in short.headers() {
+            assert_eq!(routed_headers.get(name), Some(value), "header {name}");
+        }
+        for name in routed_headers.keys() {
+            if name != "date" && name != "content-length" {
+                assert!(short.headers().contains_key(name), "shortcut lacks {name}");
+            }
+        }
+        let body = axum::body::to_bytes(short.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        assert_eq!(body, routed_body);
+        assert_eq!(
+            serde_json::from_slice::<Value>(&body).expect("json")["authenticated"],
+            true
+        );
+    }
+
+    // Everything else is the router's.
+    let bad = format!("{token}x");
+    let routed_cases: Vec<Request<()>> = vec![
+        request(Method::GET, &check, &[]),
+        request(Method::GET, &check, &[("auth-token", bad.as_str())]),
+        request(Method::GET, &format!("{check}?callback=cb"), &with_token),
+        request(Method::GET, &format!("{check}?jwt={token}"), &[]),
+        request(
+            Method::GET,
+            &check,
+            &[
+                ("auth-token", token.as_str()),
+                ("origin", "http://127.0.0.1:1"),
+            ],
+        ),
+        request(Method::POST, &check, &with_token),
+        request(Method::HEAD, &check, &with_token),
+        request(Method::GET, &format!("{}authorize", s.prefix), &with_token),
+    ];
+    for r in &routed_cases {
+        assert!(
+            service.answer_check(r).is_none(),
+            "{} {}",
+            r.method(),
+            r.uri()
+        );
+    }
+
+    // After a logout the token is refused, so the shortcut must not answer it either.
+    assert_eq!(
+        s.get_json(&format!("logout?jwt={token}")).await["success"],
+        true
+    );
+    assert!(
+        service
+            .answer_check(&request(Method::GET, &check, &with_token))
+            .is_none()
+    );
+    s.stop().await;
+}

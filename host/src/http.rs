@@ -154,14 +154,23 @@ impl Params {
 }
 
 /// `auth-token`, else `Authorization: Bearer` (the original read only the former).
-fn header_token(headers: &HeaderMap) -> Option<String> {
+pub fn header_token(headers: &HeaderMap) -> Option<String> {
     if let Some(v) = headers.get("auth-token").filter(|v| !v.is_empty()) {
-        return Some(String::from_utf8_lossy(v.as_bytes()).into_owned());
+        return Some(header_text(v));
     }
-    let text = String::from_utf8_lossy(headers.get(header::AUTHORIZATION)?.as_bytes()).into_owned();
+    let text = header_text(headers.get(header::AUTHORIZATION)?);
     let (scheme, token) = text.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
         .then(|| token.trim().to_string())
+}
+
+/// A header's text; bytes that are not UTF-8 become U+FFFD (such a token is refused later
+/// anyway). Tokens are ASCII, so the lossy conversion is only the fallback.
+fn header_text(v: &HeaderValue) -> String {
+    match v.to_str() {
+        Ok(s) => s.to_string(),
+        Err(_) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+    }
 }
 
 /// `name` or `a.b.c`, each part an ASCII identifier, at most 128 characters.

@@ -1,6 +1,10 @@
 //! Prometheus metrics: one recorder per process, rendered by `/metrics`.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{Counter, Histogram};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
@@ -32,4 +36,66 @@ pub fn handle() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// Statuses whose request counters are kept as handles; any other status goes through the
+/// registry by name (slower, but rare).
+const COMMON_STATUSES: [u16; 9] = [200, 302, 400, 401, 404, 405, 413, 500, 503];
+
+/// Request counters and latency histograms by route pattern. Handles are created on first use
+/// and kept, so recording a request is a map lookup and two atomic updates instead of building
+/// owned labels and finding them in the registry on every request.
+pub struct RequestMetrics {
+    routes: HashMap<String, RouteMetrics>,
+}
+
+struct RouteMetrics {
+    duration: OnceLock<Histogram>,
+    by_status: [OnceLock<Counter>; COMMON_STATUSES.len()],
+}
+
+const REQUESTS: &str = "authhost_http_requests_total";
+const DURATION: &str = "authhost_http_request_duration_seconds";
+
+impl RequestMetrics {
+    /// `routes`: every route pattern the router knows; other labels (e.g. "unmatched") are
+    /// recorded by name.
+    pub fn new<I: IntoIterator<Item = String>>(routes: I) -> RequestMetrics {
+        let routes = routes
+            .into_iter()
+            .map(|r| {
+                let m = RouteMetrics {
+                    duration: OnceLock::new(),
+                    by_status: std::array::from_fn(|_| OnceLock::new()),
+                };
+                (r, m)
+            })
+            .collect();
+        RequestMetrics { routes }
+    }
+
+    pub fn record(&self, route: &str, status: u16, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let Some((name, handles)) = self.routes.get_key_value(route) else {
+            metrics::counter!(REQUESTS, "route" => route.to_string(), "status" => status.to_string())
+                .increment(1);
+            metrics::histogram!(DURATION, "route" => route.to_string()).record(seconds);
+            return;
+        };
+        handles
+            .duration
+            .get_or_init(|| metrics::histogram!(DURATION, "route" => name.clone()))
+            .record(seconds);
+        match COMMON_STATUSES.iter().position(|s| *s == status) {
+            Some(i) => handles.by_status[i]
+                .get_or_init(|| {
+                    metrics::counter!(REQUESTS, "route" => name.clone(), "status" => status.to_string())
+                })
+                .increment(1),
+            None => {
+                metrics::counter!(REQUESTS, "route" => name.clone(), "status" => status.to_string())
+                    .increment(1);
+            }
+        }
+    }
 }

@@ -1,15 +1,17 @@
 //! The accept loop: HTTP/1.1 on hyper, a cap on connections, and a graceful shutdown that stops
 //! accepting, lets in-flight requests finish (up to the grace period), then returns.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
+use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
@@ -20,11 +22,41 @@ use crate::app::SharedApp;
 /// route instead of a bare 431 from the parser.
 const MAX_HEAD_BYTES: usize = 4 * 1024 * 1024;
 
+/// What the accept loop needs from `[server]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub shutdown_grace: Duration,
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves.
 pub async fn serve(app: SharedApp, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-    let grace = Duration::from_secs(app.config.server.shutdown_grace_seconds);
-    let limit = Arc::new(Semaphore::new(app.config.server.max_connections));
-    let router = crate::routes::router(app);
+    let limits = Limits {
+        max_connections: app.config.server.max_connections,
+        shutdown_grace: Duration::from_secs(app.config.server.shutdown_grace_seconds),
+    };
+    serve_service(crate::routes::service(app), limits, listener, shutdown).await;
+}
+
+/// The accept loop and HTTP settings behind `serve`, for any service: the benchmark runs its
+/// constant-answer ceiling (W0) through exactly this.
+pub async fn serve_service<S>(
+    service: S,
+    limits: Limits,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) where
+    S: hyper::service::Service<
+            Request<Incoming>,
+            Response = Response<axum::body::Body>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let grace = limits.shutdown_grace;
+    let limit = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
@@ -50,8 +82,7 @@ pub async fn serve(app: SharedApp, listener: TcpListener, shutdown: impl Future<
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        let conn = builder.serve_connection(TokioIo::new(stream), service.clone());
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

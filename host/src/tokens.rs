@@ -16,6 +16,9 @@ use crate::keys::{KeyError, KeyRing};
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
+/// Clock skew allowed on `exp` when verifying user tokens.
+const VERIFY_LEEWAY_SECONDS: i64 = 30;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     #[error("malformed token")]
@@ -234,6 +237,56 @@ impl TokenService {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
+        if let Some(verified) = self.accept_own_hs256(token) {
+            return Ok(verified);
+        }
+        self.verify_with_jsonwebtoken(token)
+    }
+
+    /// The hot path of `check` and `authorize`: a token exactly as this host mints it. The
+    /// header segment must be byte-for-byte the one this host writes (so algorithm and key are
+    /// pinned by construction), the HMAC is compared in constant time, and the claims are
+    /// decoded once. It only ever accepts; anything it does not accept (another header, a bad
+    /// signature, odd claims) goes through jsonwebtoken, which gives the error. So it can never
+    /// accept a token the full path would refuse (see the `fast_path_agrees` test).
+    fn accept_own_hs256(&self, token: &str) -> Option<VerifiedUser> {
+        #[derive(Deserialize)]
+        struct Claims<'a> {
+            #[serde(borrow)]
+            userid: std::borrow::Cow<'a, str>,
+            iat: i64,
+            exp: i64,
+            #[serde(borrow)]
+            iss: std::borrow::Cow<'a, str>,
+            #[serde(borrow)]
+            typ: Option<std::borrow::Cow<'a, str>>,
+        }
+        if self.user_alg != UserTokenAlgorithm::Hs256 {
+            return None;
+        }
+        let rest = token
+            .strip_prefix(self.user_header.as_str())?
+            .strip_prefix('.')?;
+        let (payload_b64, signature_b64) = rest.split_once('.')?;
+        if signature_b64.contains('.') {
+            return None;
+        }
+        let signature = URL_SAFE_NO_PAD.decode(signature_b64).ok()?;
+        let signed = &token[..self.user_header.len() + 1 + payload_b64.len()];
+        hmac::verify(&self.hmac_key, signed.as_bytes(), &signature).ok()?;
+        let payload = URL_SAFE_NO_PAD.decode(payload_b64).ok()?;
+        let claims: Claims<'_> = serde_json::from_slice(&payload).ok()?;
+        let valid = claims.typ.as_deref() == Some("user")
+            && claims.iss == self.issuer
+            && claims.exp >= now() - VERIFY_LEEWAY_SECONDS;
+        valid.then(|| VerifiedUser {
+            userid: claims.userid.into_owned(),
+            issued_at: Some(claims.iat),
+        })
+    }
+
+    /// Every user token through jsonwebtoken: the reference the fast path must agree with.
+    fn verify_with_jsonwebtoken(&self, token: &str) -> Result<VerifiedUser, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         let Some(kid) = header.kid else {
             return self.verify_legacy(token, header.alg);
@@ -260,7 +313,7 @@ impl TokenService {
             .collect::<HashSet<_>>();
         validation.set_issuer(&[&self.issuer]);
         validation.validate_aud = false;
-        validation.leeway = 30;
+        validation.leeway = VERIFY_LEEWAY_SECONDS.unsigned_abs();
         let data = jsonwebtoken::decode::<UserClaims>(token, key, &validation)
             .map_err(|e| TokenError::Invalid(e.to_string()))?;
         if data.claims.typ.as_deref() != Some("user") {
@@ -316,5 +369,126 @@ impl TokenService {
         )
         .map_err(|e| format!("permission token: {e}"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, EnvMap, Secret};
+
+    fn service() -> TokenService {
+        crate::crypto::install();
+        let (private, public) = crate::keys::generate_pem_pair().expect("keygen");
+        let mut config = Config::from_toml_str("", &EnvMap::new()).expect("valid");
+        config.keys.private_key = Secret::new(&private);
+        config.keys.public_key = public;
+        let keys = KeyRing::load(&config).map_err(|e| e.len()).expect("keys");
+        TokenService::new(&config, Arc::new(keys))
+    }
+
+    /// A token with this host's exact header and key around arbitrary payload bytes.
+    fn with_own_header(tokens: &TokenService, payload: &[u8]) -> String {
+        let mut t = format!("{}.{}", tokens.user_header, URL_SAFE_NO_PAD.encode(payload));
+        let sig = hmac::sign(&tokens.hmac_key, t.as_bytes());
+        t.push('.');
+        t.push_str(&URL_SAFE_NO_PAD.encode(sig.as_ref()));
+        t
+    }
+
+    #[test]
+    fn fast_path_agrees_with_jsonwebtoken() {
+        let tokens = service();
+        let now = now();
+        let iss = tokens.issuer().to_string();
+        let good = tokens.mint_user_token("u1", None, None).expect("mint");
+        let payloads: Vec<String> = vec![
+            format!(
+                r#"{{"userid":"u1","iat":{now},"exp":{},"iss":"{iss}","typ":"user"}}"#,
+                now + 60
+            ),
+            format!(
+                r#"{{"userid":"u\u00e9","iat":{now},"exp":{},"iss":"{iss}","typ":"user","x":[1]}}"#,
+                now + 60
+            ),
+            // expired beyond the leeway, and within it
+            format!(
+                r#"{{"userid":"u1","iat":{now},"exp":{},"iss":"{iss}","typ":"user"}}"#,
+                now - 31
+            ),
+            format!(
+                r#"{{"userid":"u1","iat":{now},"exp":{},"iss":"{iss}","typ":"user"}}"#,
+                now - 5
+            ),
+            format!(
+                r#"{{"userid":"u1","iat":{now},"exp":{},"iss":"other","typ":"user"}}"#,
+                now + 60
+            ),
+            format!(
+                r#"{{"userid":"u1","iat":{now},"exp":{},"iss":"{iss}","typ":"permission"}}"#,
+                now + 60
+            ),
+            format!(
+                r#"{{"userid":"u1","iat":{now},"exp":{},"iss":"{iss}"}}"#,
+                now + 60
+            ),
+            format!(r#"{{"userid":"u1","iat":{now},"iss":"{iss}","typ":"user"}}"#),
+            format!(
+                r#"{{"userid":"u1","iat":{now},"exp":{},"typ":"user"}}"#,
+                now + 60
+            ),
+            format!(
+                r#"{{"userid":"u1","iat":{now},"exp":"{}","iss":"{iss}","typ":"user"}}"#,
+                now + 60
+            ),
+            format!(
+                r#"{{"userid":"u1","iat":{now},"exp":{}.5,"iss":"{iss}","typ":"user"}}"#,
+                now + 60
+            ),
+            format!(
+                r#"{{"userid":"u1","userid":"u2","iat":{now},"exp":{},"iss":"{iss}","typ":"user"}}"#,
+                now + 60
+            ),
+            format!(
+                r#"{{"userid":7,"iat":{now},"exp":{},"iss":"{iss}","typ":"user"}}"#,
+                now + 60
+            ),
+            format!(
+                r#"{{"userid":"u1","exp":{},"iss":"{iss}","typ":"user"}}"#,
+                now + 60
+            ),
+            "[]".to_string(),
+            "not json".to_string(),
+        ];
+        let mut cases: Vec<String> = payloads
+            .iter()
+            .map(|p| with_own_header(&tokens, p.as_bytes()))
+            .collect();
+        cases.push(good.clone());
+        // Same header and payload, damaged signature or shape.
+        let (signed, sig) = good.rsplit_once('.').expect("three parts");
+        cases.push(format!("{signed}.{}", &sig[1..]));
+        cases.push(format!("{signed}.{sig}A"));
+        cases.push(format!("{signed}.{sig}="));
+        cases.push(format!("{signed}.{sig}.{sig}"));
+        cases.push(format!("{signed}."));
+        cases.push(signed.to_string());
+        let mut accepted = 0;
+        for token in &cases {
+            let full = tokens.verify_with_jsonwebtoken(token);
+            let fast = tokens.accept_own_hs256(token);
+            if let Some(fast) = &fast {
+                assert_eq!(
+                    full.as_ref(),
+                    Ok(fast),
+                    "fast path accepted what jsonwebtoken refuses: {token}"
+                );
+                accepted += 1;
+            }
+            assert_eq!(tokens.verify_user_token(token), full, "{token}");
+        }
+        // The valid ones (the first two payloads, one inside the leeway, the minted token) take
+        // the fast path; a fast path that never accepts would pass the loop above.
+        assert_eq!(accepted, 4);
     }
 }

@@ -52,13 +52,18 @@ impl UserCache {
         UserCache { cache }
     }
 
+    /// The user `id` if it is in the cache; never touches the database.
+    pub fn cached(&self, id: &str) -> Option<Arc<CachedUser>> {
+        self.cache.as_ref().and_then(|c| c.get(id))
+    }
+
     /// The user `id`, from the cache or the database. Unknown users are not cached.
     pub async fn get(
         &self,
         db: &DatabaseConnection,
         id: &str,
     ) -> Result<Option<Arc<CachedUser>>, DbErr> {
-        if let Some(user) = self.cache.as_ref().and_then(|c| c.get(id)) {
+        if let Some(user) = self.cached(id) {
             return Ok(Some(user));
         }
         let user = users::get(db, id)

@@ -3,12 +3,15 @@
 
 mod auth;
 mod dev_login;
+mod hot_check;
 mod login;
 mod ops;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
+use axum::extract::State;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
@@ -18,8 +21,40 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::app::SharedApp;
 use crate::http::ApiError;
+use crate::metrics::RequestMetrics;
 
-pub fn router(app: SharedApp) -> Router {
+pub use hot_check::AppService;
+
+/// What the server runs: the router behind the `check` fast path.
+pub fn service(app: SharedApp) -> AppService {
+    let metrics = Arc::new(RequestMetrics::new(route_patterns(&app)));
+    let router = router(app.clone(), metrics.clone());
+    AppService::new(app, router, metrics)
+}
+
+/// Every route pattern, as `MatchedPath` reports it (the labels of the request metrics).
+fn route_patterns(app: &SharedApp) -> Vec<String> {
+    let p = &app.config.server.prefix;
+    let mut routes: Vec<String> = [
+        "check",
+        "authorize",
+        "update",
+        "public-key",
+        "resolve",
+        "get_profile",
+        "logout",
+        "login/dev",
+        "login/{provider}",
+        "oauth_callback",
+    ]
+    .iter()
+    .map(|r| format!("{p}{r}"))
+    .collect();
+    routes.extend(["/.well-known/jwks.json", "/healthz", "/readyz", "/metrics"].map(String::from));
+    routes
+}
+
+pub fn router(app: SharedApp, metrics: Arc<RequestMetrics>) -> Router {
     let p = app.config.server.prefix.clone();
     let api = Router::new()
         .route(&format!("{p}check"), get(auth::check))
@@ -42,31 +77,27 @@ pub fn router(app: SharedApp) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(cors(&app.config.cors.allowed_origins))
-        .layer(middleware::from_fn(observe));
+        .layer(middleware::from_fn_with_state(metrics, observe));
     api.with_state(app)
 }
 
 /// Counts and times every request by route pattern and status.
-async fn observe(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+async fn observe(State(metrics): State<Arc<RequestMetrics>>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = req.method().clone();
     let started = Instant::now();
     let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    let elapsed = started.elapsed().as_secs_f64();
-    tracing::debug!(%method, route, status, elapsed_ms = elapsed * 1000.0, "request");
-    metrics::counter!("authhost_http_requests_total", "route" => route.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("authhost_http_request_duration_seconds", "route" => route).record(elapsed);
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    tracing::debug!(%method, route, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    metrics.record(route, status, elapsed);
     response
 }
 
 /// Browsers may call the API with credentials from the configured origins; `"*"` echoes any
 /// origin as the original's hosts did.
-fn cors(origins: &[String]) -> CorsLayer {
+pub(crate) fn cors(origins: &[String]) -> CorsLayer {
     let allow = if origins.iter().any(|o| o == "*") {
         AllowOrigin::mirror_request()
     } else {

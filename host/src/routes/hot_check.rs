@@ -1,0 +1,124 @@
+//! The service the server runs: `check` with a valid token in a header, which is most of an
+//! auth host's traffic, is answered here without going through the router; every other request
+//! goes to the router.
+//!
+//! The shortcut only ever answers what the router would have answered, byte for byte apart from
+//! the date: it takes a plain `GET {prefix}check` (no query string, so no `callback`, `jwt` or
+//! `next`; no `Origin`, so no CORS decision) whose token verifies and whose user is already in
+//! the user cache and not logged out since. Anything else (no token, a refused token, a user
+//! not cached yet, a browser request) is routed, and the router fills the cache.
+//! `tests/api.rs` compares both answers.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use tower::ServiceExt;
+
+use crate::app::SharedApp;
+use crate::http::header_token;
+use crate::metrics::RequestMetrics;
+use crate::users;
+
+/// The router behind the `check` shortcut.
+#[derive(Clone)]
+pub struct AppService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    app: SharedApp,
+    router: Router,
+    metrics: Arc<RequestMetrics>,
+    check_path: String,
+    /// The headers the router's CORS layer adds to an answer to a request without `Origin`,
+    /// taken from the layer itself at start so that both paths answer the same.
+    cors_headers: HeaderMap,
+}
+
+impl AppService {
+    pub fn new(app: SharedApp, router: Router, metrics: Arc<RequestMetrics>) -> AppService {
+        let check_path = format!("{}check", app.config.server.prefix);
+        let cors_headers = cors_headers_without_origin(&app.config.cors.allowed_origins);
+        AppService {
+            inner: Arc::new(Inner {
+                app,
+                router,
+                metrics,
+                check_path,
+                cors_headers,
+            }),
+        }
+    }
+
+    /// The answer to `req` if the shortcut can give it; `None` sends it to the router.
+    pub fn answer_check<B>(&self, req: &Request<B>) -> Option<Response<Body>> {
+        let inner = &*self.inner;
+        if req.method() != Method::GET
+            || req.uri().path() != inner.check_path
+            || req.uri().query().is_some()
+            || req.headers().contains_key(header::ORIGIN)
+        {
+            return None;
+        }
+        let token = header_token(req.headers())?;
+        let verified = inner.app.tokens.verify_user_token(&token).ok()?;
+        let user = inner.app.user_cache.cached(&verified.userid)?;
+        if !users::token_still_valid(&user, verified.issued_at) {
+            return None;
+        }
+        let mut response = Response::new(Body::from(user.check_body.clone()));
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        for (name, value) in &inner.cors_headers {
+            headers.append(name, value.clone());
+        }
+        Some(response)
+    }
+}
+
+/// Runs the CORS layer once on a request without `Origin` and keeps what it added.
+fn cors_headers_without_origin(origins: &[String]) -> HeaderMap {
+    use tower::Layer;
+    let probe = tower::service_fn(|_: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Body::empty()))
+    });
+    let mut cors = super::cors(origins).layer(probe);
+    let request = Request::new(Body::empty());
+    // The service above is ready at once and answers at once: poll the future a single time.
+    let mut future = std::pin::pin!(tower::Service::call(&mut cors, request));
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(Ok(response)) => response.headers().clone(),
+        _ => HeaderMap::new(),
+    }
+}
+
+impl hyper::service::Service<Request<hyper::body::Incoming>> for AppService {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn call(&self, req: Request<hyper::body::Incoming>) -> Self::Future {
+        let started = Instant::now();
+        if let Some(response) = self.answer_check(&req) {
+            let inner = &self.inner;
+            let elapsed = started.elapsed();
+            tracing::debug!(method = %req.method(), route = inner.check_path, status = 200, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+            inner
+                .metrics
+                .record(&inner.check_path, StatusCode::OK.as_u16(), elapsed);
+            return Box::pin(std::future::ready(Ok(response)));
+        }
+        Box::pin(self.inner.router.clone().oneshot(req.map(Body::new)))
+    }
+}
