@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use sea_orm::DatabaseConnection;
 
+use crate::call_pool::CallPool;
 use crate::config::Config;
 use crate::keys::KeyRing;
 use crate::login::Upstreams;
@@ -20,6 +21,10 @@ pub struct App {
     /// The current plugin set; replaced whole by a reload.
     plugins: ArcSwap<PluginSet>,
     libraries: Arc<Mutex<LibraryCache>>,
+    /// The threads plugin calls run on, kept across plugin reloads.
+    call_pool: Arc<CallPool>,
+    /// The threads permission tokens are signed on, one per core.
+    signers: Arc<CallPool>,
     pub redirects: RedirectPolicy,
     /// Enabled login providers other than the dev form.
     pub upstreams: Upstreams,
@@ -33,12 +38,13 @@ pub type SharedApp = Arc<App>;
 async fn load_plugins(
     config: Config,
     libraries: Arc<Mutex<LibraryCache>>,
+    pool: Arc<CallPool>,
 ) -> Result<PluginSet, Vec<String>> {
     tokio::task::spawn_blocking(move || {
         let mut cache = libraries
             .lock()
             .map_err(|_| vec!["plugin library cache poisoned".to_string()])?;
-        PluginSet::load(&config, &mut cache)
+        PluginSet::load(&config, &mut cache, pool)
     })
     .await
     .map_err(|e| vec![format!("plugin loading failed: {e}")])?
@@ -70,10 +76,20 @@ impl App {
             .map_err(|es| errors.extend(es.iter().map(|e| e.to_string())))
             .ok();
         let libraries = Arc::new(Mutex::new(LibraryCache::new(&config.server.data_dir)));
-        let plugins = load_plugins(config.clone(), libraries.clone())
-            .await
-            .map_err(|es| errors.extend(es))
+        let call_pool = CallPool::new("plugin-call", config.plugins.max_concurrent_calls)
+            .map_err(|e| {
+                errors.push(format!(
+                    "plugins.max_concurrent_calls: cannot start the threads: {e}"
+                ))
+            })
             .ok();
+        let plugins = match &call_pool {
+            Some(pool) => load_plugins(config.clone(), libraries.clone(), pool.clone())
+                .await
+                .map_err(|es| errors.extend(es))
+                .ok(),
+            None => None,
+        };
         let upstreams = Upstreams::from_config(&config)
             .map_err(|es| errors.extend(es))
             .ok();
@@ -99,8 +115,28 @@ impl App {
                 "database.url (DATABASE_URL): migrations failed: {e}"
             ));
         }
-        let (Some(keys), Some(plugins), Some(redirects), Some(upstreams), Some(db), true) =
-            (keys, plugins, redirects, upstreams, db, errors.is_empty())
+        let signers = CallPool::new("sign", cores())
+            .map_err(|e| errors.push(format!("cannot start the signing threads: {e}")))
+            .ok();
+        let (
+            Some(keys),
+            Some(call_pool),
+            Some(signers),
+            Some(plugins),
+            Some(redirects),
+            Some(upstreams),
+            Some(db),
+            true,
+        ) = (
+            keys,
+            call_pool,
+            signers,
+            plugins,
+            redirects,
+            upstreams,
+            db,
+            errors.is_empty(),
+        )
         else {
             return Err(StartupErrors(errors));
         };
@@ -117,11 +153,43 @@ impl App {
             tokens,
             plugins: ArcSwap::from_pointee(plugins),
             libraries,
+            call_pool,
+            signers,
             redirects,
             upstreams,
             user_cache,
             metrics: crate::metrics::handle(),
         })
+    }
+
+    /// The permission token for `userid` at `service`: from the cache if it holds one, else
+    /// signed on the signing threads, so that RSA never holds up the async workers (a `check`
+    /// waiting behind two signatures on two workers would wait most of a millisecond).
+    pub async fn permission_token(
+        self: &Arc<Self>,
+        userid: &str,
+        service: &str,
+        permissions: &serde_json::Value,
+    ) -> Result<(String, i64), String> {
+        if let Some(hit) = self
+            .tokens
+            .cached_permission_token(userid, service, permissions)
+        {
+            return Ok(hit);
+        }
+        let (app, userid, service, permissions) = (
+            self.clone(),
+            userid.to_string(),
+            service.to_string(),
+            permissions.clone(),
+        );
+        self.signers
+            .run(move || {
+                app.tokens
+                    .sign_permission_token(&userid, &service, &permissions)
+                    .map_err(|e| e.to_string())
+            })
+            .await
     }
 
     /// The plugin set for this request; a reload does not change a set already taken.
@@ -132,7 +200,7 @@ impl App {
     /// Loads the plugin set `config` names and, only if every plugin loads, swaps it in.
     /// Other settings need a restart. On failure the current set stays and the errors say why.
     pub async fn reload_plugins(&self, config: Config) -> Result<(), Vec<String>> {
-        let set = load_plugins(config, self.libraries.clone()).await?;
+        let set = load_plugins(config, self.libraries.clone(), self.call_pool.clone()).await?;
         self.plugins.store(Arc::new(set));
         Ok(())
     }
@@ -159,4 +227,9 @@ impl App {
         let dev = self.config.dev_login_enabled().then_some("dev");
         dev.into_iter().chain(self.upstreams.names()).collect()
     }
+}
+
+/// The machine's cores (1 if it cannot tell).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }

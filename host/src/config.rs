@@ -184,6 +184,9 @@ pub struct PluginsConfig {
     /// `;`-separated extension names (the original's `INSTALLED_EXTENSIONS`).
     pub extensions: String,
     pub call_timeout_ms: u64,
+    /// Plugin calls that may run at once, each on its own thread; more wait for a slot
+    /// (within their deadline). Bounds threads and memory under load.
+    pub max_concurrent_calls: usize,
     /// Per-alias configuration, passed to the plugin as JSON.
     pub config: BTreeMap<String, toml::Table>,
     /// Searched before `dirs`: `AUTHHOST_PLUGIN_PATH`, colon-separated.
@@ -206,6 +209,7 @@ impl Default for PluginsConfig {
             services: String::new(),
             extensions: String::new(),
             call_timeout_ms: 2000,
+            max_concurrent_calls: 16,
             config: BTreeMap::new(),
             search_path: Vec::new(),
         }
@@ -463,6 +467,12 @@ impl Config {
         }
         if self.plugins.call_timeout_ms == 0 {
             err("plugins.call_timeout_ms", "must be at least 1".into());
+        }
+        if !(1..=1024).contains(&self.plugins.max_concurrent_calls) {
+            err(
+                "plugins.max_concurrent_calls",
+                "must be between 1 and 1024".into(),
+            );
         }
         for (name, p) in &self.providers {
             let key = format!("providers.{name}");

@@ -70,9 +70,9 @@ fn main() -> ExitCode {
     };
     authhost::logging::init(&config.server.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        // Plugin calls run on blocking threads; each costs memory and a plugin stuck past its
-        // deadline holds one, so the pool is bounded (calls beyond it wait, then time out).
-        .max_blocking_threads(64)
+        // Plugin calls and signatures have their own fixed threads (call_pool.rs); the blocking
+        // pool only serves start-up, reloads and file I/O, so it needs few threads.
+        .max_blocking_threads(16)
         .enable_all()
         .build()
     {

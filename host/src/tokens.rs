@@ -198,22 +198,34 @@ impl TokenService {
         )
     }
 
-    /// Mints the permission token that `authorize` hands out (RS256, no `aud`).
-    pub fn mint_permission_token(
+    fn permission_cache_key(
+        userid: &str,
+        service: &str,
+        permissions: &serde_json::Value,
+    ) -> String {
+        format!("{userid}\0{service}\0{permissions}")
+    }
+
+    /// A still-valid token signed earlier for the same user, service and permissions (with
+    /// at least half its lifetime left), if the cache is on and has one.
+    pub fn cached_permission_token(
+        &self,
+        userid: &str,
+        service: &str,
+        permissions: &serde_json::Value,
+    ) -> Option<(String, i64)> {
+        let cache = self.permission_cache.as_ref()?;
+        cache.get(&Self::permission_cache_key(userid, service, permissions))
+    }
+
+    /// Signs a new permission token, the one `authorize` hands out (RS256, no `aud`; RSA costs
+    /// about 0.4 ms of CPU), and caches it.
+    pub fn sign_permission_token(
         &self,
         userid: &str,
         service: &str,
         permissions: &serde_json::Value,
     ) -> Result<(String, i64), TokenError> {
-        let key = self
-            .permission_cache
-            .as_ref()
-            .map(|_| format!("{userid}\0{service}\0{permissions}"));
-        if let (Some(cache), Some(key)) = (&self.permission_cache, &key)
-            && let Some(hit) = cache.get(key)
-        {
-            return Ok(hit);
-        }
         let iat = now();
         let exp = iat.saturating_add(self.permission_token_seconds);
         let claims = PermissionClaims {
@@ -225,7 +237,8 @@ impl TokenService {
             iss: &self.issuer,
         };
         let minted = (self.sign(&self.permission_header, &claims, true)?, exp);
-        if let (Some(cache), Some(key)) = (&self.permission_cache, key) {
+        if let Some(cache) = &self.permission_cache {
+            let key = Self::permission_cache_key(userid, service, permissions);
             cache.insert(key, minted.clone());
         }
         Ok(minted)
@@ -358,7 +371,7 @@ impl TokenService {
             return Err("user token round trip changed the claims".into());
         }
         let (token, _) = self
-            .mint_permission_token("self-test", "self-test", &serde_json::json!({}))
+            .sign_permission_token("self-test", "self-test", &serde_json::json!({}))
             .map_err(|e| e.to_string())?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.validate_aud = false;

@@ -48,6 +48,17 @@ fn outcome<T>(result: &Result<T, String>) -> &'static str {
 }
 
 impl PluginSet {
+    /// Runs a plugin call on the call threads, waiting for a free one included, all within the
+    /// deadline.
+    async fn run<T: Send + 'static>(
+        &self,
+        call: impl FnOnce() -> Result<T, String> + Send + 'static,
+    ) -> Result<T, String> {
+        tokio::time::timeout(self.timeout, self.pool.run(call))
+            .await
+            .unwrap_or_else(|_| Err("timeout".to_string()))
+    }
+
     /// The permissions `user` (the profile) has for `service`: `{}` when no provider serves the
     /// alias or the provider gave no usable answer.
     pub async fn permissions(&self, service: &str, user: Value) -> Value {
@@ -56,14 +67,12 @@ impl PluginSet {
         };
         let started = Instant::now();
         let alias = service.to_string();
-        let call = tokio::task::spawn_blocking(move || {
-            entry.instance.get_permissions_for_user(&alias, &user)
-        });
-        let result = match tokio::time::timeout(self.timeout, call).await {
-            Err(_) => Err("timeout".to_string()),
-            Ok(Err(join)) => Err(format!("panicked in the host's call: {join}")),
-            Ok(Ok(Ok(v))) if !v.is_object() => Err("answer is not a JSON object".to_string()),
-            Ok(Ok(r)) => r,
+        let result = match self
+            .run(move || entry.instance.get_permissions_for_user(&alias, &user))
+            .await
+        {
+            Ok(v) if !v.is_object() => Err("answer is not a JSON object".to_string()),
+            r => r,
         };
         let label = outcome(&result);
         metrics::counter!("authhost_plugin_calls_total", "service" => service.to_string(), "outcome" => label).increment(1);
@@ -81,12 +90,9 @@ impl PluginSet {
         for ext in &self.extensions {
             let (ext, user) = (ext.clone(), user.clone());
             let name = ext.info.name.clone();
-            let call = tokio::task::spawn_blocking(move || ext.instance.call(hook.number(), &user));
-            let result = match tokio::time::timeout(self.timeout, call).await {
-                Err(_) => Err("timeout".to_string()),
-                Ok(Err(join)) => Err(format!("panicked in the host's call: {join}")),
-                Ok(Ok(r)) => r,
-            };
+            let result = self
+                .run(move || ext.instance.call(hook.number(), &user))
+                .await;
             let label = outcome(&result);
             if let Err(e) = &result {
                 tracing::warn!(extension = %name, hook = hook.name(), outcome = label, error = %e, "extension hook failed");

@@ -18,6 +18,8 @@ use serde_json::Value;
 
 pub use calls::Hook;
 pub use library_cache::LibraryCache;
+
+use crate::call_pool::CallPool;
 pub use resolve::resolve;
 
 use crate::config::{Config, parse_extensions, parse_services};
@@ -40,22 +42,29 @@ pub struct PluginSet {
     providers: HashMap<String, Arc<ProviderEntry>>,
     extensions: Vec<Arc<ExtensionEntry>>,
     timeout: Duration,
+    /// The threads calls run on; shared by every set the app loads.
+    pool: Arc<CallPool>,
 }
 
 impl PluginSet {
     /// An empty set (no services, no extensions).
-    pub fn empty(timeout: Duration) -> PluginSet {
+    pub fn empty(timeout: Duration, pool: Arc<CallPool>) -> PluginSet {
         PluginSet {
             providers: HashMap::new(),
             extensions: Vec::new(),
             timeout,
+            pool,
         }
     }
 
     /// Loads and instantiates every plugin the configuration names. Blocking (it opens
     /// libraries and runs plugin constructors). Every failure is reported, each naming the
     /// alias or extension and the file.
-    pub fn load(config: &Config, cache: &mut LibraryCache) -> Result<PluginSet, Vec<String>> {
+    pub fn load(
+        config: &Config,
+        cache: &mut LibraryCache,
+        pool: Arc<CallPool>,
+    ) -> Result<PluginSet, Vec<String>> {
         let mut errors = Vec::new();
         let mut providers = HashMap::new();
         for entry in parse_services(&config.plugins.services).unwrap_or_default() {
@@ -118,6 +127,7 @@ impl PluginSet {
                 providers,
                 extensions,
                 timeout: Duration::from_millis(config.plugins.call_timeout_ms),
+                pool,
             })
         } else {
             Err(errors)

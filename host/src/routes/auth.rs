@@ -64,9 +64,9 @@ pub async fn authorize(State(app): State<SharedApp>, params: Params) -> Result<R
         .permissions(service, users::provider_view(&user))
         .await;
     let (token, _exp) = app
-        .tokens
-        .mint_permission_token(&user.id, service, &permissions)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .permission_token(&user.id, service, &permissions)
+        .await
+        .map_err(ApiError::Internal)?;
     Ok(params.reply(&json!({
         "permissions": permissions,
         "service": service,
