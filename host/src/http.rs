@@ -153,6 +153,17 @@ impl Params {
     }
 }
 
+/// `header_token` without a copy, for the usual case of a token in plain ASCII; `None` also
+/// when the header holds other bytes (`header_token` still reads those).
+pub fn header_token_ascii(headers: &HeaderMap) -> Option<&str> {
+    if let Some(v) = headers.get("auth-token").filter(|v| !v.is_empty()) {
+        return v.to_str().ok();
+    }
+    let text = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = text.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
+}
+
 /// `auth-token`, else `Authorization: Bearer` (the original read only the former).
 pub fn header_token(headers: &HeaderMap) -> Option<String> {
     if let Some(v) = headers.get("auth-token").filter(|v| !v.is_empty()) {

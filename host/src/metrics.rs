@@ -1,7 +1,7 @@
 //! Prometheus metrics: one recorder per process, rendered by `/metrics`.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use metrics::{Counter, Histogram};
@@ -46,10 +46,12 @@ const COMMON_STATUSES: [u16; 9] = [200, 302, 400, 401, 404, 405, 413, 500, 503];
 /// and kept, so recording a request is a map lookup and two atomic updates instead of building
 /// owned labels and finding them in the registry on every request.
 pub struct RequestMetrics {
-    routes: HashMap<String, RouteMetrics>,
+    routes: HashMap<String, Arc<RouteMetrics>>,
 }
 
-struct RouteMetrics {
+/// One route's handles.
+pub struct RouteMetrics {
+    route: String,
     duration: OnceLock<Histogram>,
     by_status: [OnceLock<Counter>; COMMON_STATUSES.len()],
 }
@@ -63,39 +65,53 @@ impl RequestMetrics {
     pub fn new<I: IntoIterator<Item = String>>(routes: I) -> RequestMetrics {
         let routes = routes
             .into_iter()
-            .map(|r| {
-                let m = RouteMetrics {
-                    duration: OnceLock::new(),
-                    by_status: std::array::from_fn(|_| OnceLock::new()),
-                };
-                (r, m)
-            })
+            .map(|route| (route.clone(), Arc::new(RouteMetrics::new(route))))
             .collect();
         RequestMetrics { routes }
     }
 
+    /// The handles of `route`, to keep where one route is recorded again and again.
+    pub fn route(&self, route: &str) -> Arc<RouteMetrics> {
+        self.routes
+            .get(route)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(RouteMetrics::new(route.to_string())))
+    }
+
     pub fn record(&self, route: &str, status: u16, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64();
-        let Some((name, handles)) = self.routes.get_key_value(route) else {
-            metrics::counter!(REQUESTS, "route" => route.to_string(), "status" => status.to_string())
-                .increment(1);
-            metrics::histogram!(DURATION, "route" => route.to_string()).record(seconds);
-            return;
-        };
-        handles
-            .duration
-            .get_or_init(|| metrics::histogram!(DURATION, "route" => name.clone()))
-            .record(seconds);
-        match COMMON_STATUSES.iter().position(|s| *s == status) {
-            Some(i) => handles.by_status[i]
-                .get_or_init(|| {
-                    metrics::counter!(REQUESTS, "route" => name.clone(), "status" => status.to_string())
-                })
-                .increment(1),
+        match self.routes.get(route) {
+            Some(handles) => handles.record(status, elapsed),
             None => {
-                metrics::counter!(REQUESTS, "route" => name.clone(), "status" => status.to_string())
+                let status = status.to_string();
+                metrics::counter!(REQUESTS, "route" => route.to_string(), "status" => status)
                     .increment(1);
+                metrics::histogram!(DURATION, "route" => route.to_string())
+                    .record(elapsed.as_secs_f64());
             }
+        }
+    }
+}
+
+impl RouteMetrics {
+    fn new(route: String) -> RouteMetrics {
+        RouteMetrics {
+            route,
+            duration: OnceLock::new(),
+            by_status: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+
+    pub fn record(&self, status: u16, elapsed: Duration) {
+        let route = &self.route;
+        self.duration
+            .get_or_init(|| metrics::histogram!(DURATION, "route" => route.clone()))
+            .record(elapsed.as_secs_f64());
+        let counter = |status: u16| metrics::counter!(REQUESTS, "route" => route.clone(), "status" => status.to_string());
+        match COMMON_STATUSES.iter().position(|s| *s == status) {
+            Some(i) => self.by_status[i]
+                .get_or_init(|| counter(status))
+                .increment(1),
+            None => counter(status).increment(1),
         }
     }
 }

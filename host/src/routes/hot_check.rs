@@ -10,7 +10,7 @@
 //! `tests/api.rs` compares both answers.
 
 use std::convert::Infallible;
-use std::future::Future;
+use std::future::{Future, Ready};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -22,8 +22,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, 
 use tower::ServiceExt;
 
 use crate::app::SharedApp;
-use crate::http::header_token;
-use crate::metrics::RequestMetrics;
+use crate::http::header_token_ascii;
+use crate::metrics::{RequestMetrics, RouteMetrics};
 use crate::users;
 
 /// The router behind the `check` shortcut.
@@ -35,7 +35,8 @@ pub struct AppService {
 struct Inner {
     app: SharedApp,
     router: Router,
-    metrics: Arc<RequestMetrics>,
+    /// The `check` route's metric handles.
+    metrics: Arc<RouteMetrics>,
     check_path: String,
     /// The headers the router's CORS layer adds to an answer to a request without `Origin`,
     /// taken from the layer itself at start so that both paths answer the same.
@@ -46,6 +47,7 @@ impl AppService {
     pub fn new(app: SharedApp, router: Router, metrics: Arc<RequestMetrics>) -> AppService {
         let check_path = format!("{}check", app.config.server.prefix);
         let cors_headers = cors_headers_without_origin(&app.config.cors.allowed_origins);
+        let metrics = metrics.route(&check_path);
         AppService {
             inner: Arc::new(Inner {
                 app,
@@ -67,8 +69,8 @@ impl AppService {
         {
             return None;
         }
-        let token = header_token(req.headers())?;
-        let verified = inner.app.tokens.verify_user_token(&token).ok()?;
+        let token = header_token_ascii(req.headers())?;
+        let verified = inner.app.tokens.verify_user_token(token).ok()?;
         let user = inner.app.user_cache.cached(&verified.userid)?;
         if !users::token_still_valid(&user, verified.issued_at) {
             return None;
@@ -103,22 +105,39 @@ fn cors_headers_without_origin(origins: &[String]) -> HeaderMap {
     }
 }
 
+/// The answer future: ready at once from the shortcut (no allocation), or the router's.
+pub enum Answer {
+    Now(Ready<Result<Response<Body>, Infallible>>),
+    Routed(Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>),
+}
+
+impl Future for Answer {
+    type Output = Result<Response<Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Answer::Now(ready) => Pin::new(ready).poll(cx),
+            Answer::Routed(routed) => routed.as_mut().poll(cx),
+        }
+    }
+}
+
 impl hyper::service::Service<Request<hyper::body::Incoming>> for AppService {
     type Response = Response<Body>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+    type Future = Answer;
 
-    fn call(&self, req: Request<hyper::body::Incoming>) -> Self::Future {
+    fn call(&self, req: Request<hyper::body::Incoming>) -> Answer {
         let started = Instant::now();
         if let Some(response) = self.answer_check(&req) {
             let inner = &self.inner;
             let elapsed = started.elapsed();
             tracing::debug!(method = %req.method(), route = inner.check_path, status = 200, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
-            inner
-                .metrics
-                .record(&inner.check_path, StatusCode::OK.as_u16(), elapsed);
-            return Box::pin(std::future::ready(Ok(response)));
+            inner.metrics.record(StatusCode::OK.as_u16(), elapsed);
+            return Answer::Now(std::future::ready(Ok(response)));
         }
-        Box::pin(self.inner.router.clone().oneshot(req.map(Body::new)))
+        Answer::Routed(Box::pin(
+            self.inner.router.clone().oneshot(req.map(Body::new)),
+        ))
     }
 }
