@@ -71,6 +71,8 @@ impl App {
     /// self-test. All problems are collected before giving up.
     pub async fn build(config: Config) -> Result<App, StartupErrors> {
         crate::crypto::install();
+        // Installed first: handles created below (the pools' gauges) bind to it.
+        let metrics = crate::metrics::handle();
         let mut errors: Vec<String> = Vec::new();
         let keys = KeyRing::load(&config)
             .map_err(|es| errors.extend(es.iter().map(|e| e.to_string())))
@@ -158,7 +160,7 @@ impl App {
             redirects,
             upstreams,
             user_cache,
-            metrics: crate::metrics::handle(),
+            metrics,
         })
     }
 

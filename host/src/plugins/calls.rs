@@ -42,6 +42,7 @@ fn outcome<T>(result: &Result<T, String>) -> &'static str {
         Ok(_) => "ok",
         Err(e) if e.starts_with("panicked") => "panic",
         Err(e) if e == "timeout" => "timeout",
+        Err(e) if e.starts_with("busy") => "busy",
         Err(e) if e.starts_with("answer is not") => "invalid",
         Err(_) => "error",
     }
