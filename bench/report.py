@@ -112,7 +112,21 @@ targets = ["", "## Targets", ""]
 if w1_64 and o1_64 and w0_64:
     r1, r0 = w1_64["rps"] / o1_64["rps"], w1_64["rps"] / w0_64["rps"]
     targets.append(f"- W1 ≥ 20× the original at 64 connections: {r1:.1f}× — {verdict(r1 >= 20)}")
-    targets.append(f"- W1 ≥ 0.7× W0 at 64 connections: {r0:.2f}× — {verdict(r0 >= 0.7)}")
+    pairs = []
+    for i in (1, 2, 3):
+        p0, p1 = raw / "pairs" / f"W0-{i}.txt", raw / "pairs" / f"W1-{i}.txt"
+        if p0.exists() and p1.exists() and parse(p0)["rps"]:
+            pairs.append(parse(p1)["rps"] / parse(p0)["rps"])
+    if pairs:
+        median = sorted(pairs)[len(pairs) // 2]
+        targets.append(
+            f"- W1 ≥ 0.7× W0 at 64 connections: {median:.2f}× (median of {len(pairs)} back-to-back pairs: "
+            + ", ".join(f"{p:.2f}" for p in pairs)
+            + f"; the table's cells, minutes apart: {r0:.2f}) — {verdict(median >= 0.7)}"
+        )
+        r0 = median
+    else:
+        targets.append(f"- W1 ≥ 0.7× W0 at 64 connections: {r0:.2f}× — {verdict(r0 >= 0.7)}")
     w0b_64 = get("W0B", "bare", 64)
     if w0b_64:
         targets.append(

@@ -138,6 +138,17 @@ for c in $CONNECTIONS; do
   done
 done
 
+# W1/W0 is a ratio of two cells a few minutes apart on a shared machine; three back-to-back
+# pairs at 64 connections give the verdict (median of the three ratios) a steadier footing.
+say "W1/W0 pairs at 64 connections"
+mkdir -p "$WORK/raw/pairs"
+for i in 1 2 3; do
+  wrk -t2 -c64 -d"${DURATION}s" "http://127.0.0.1:$PORT_W0/" >"$WORK/raw/pairs/W0-$i.txt" 2>&1
+  wrk -t2 -c64 -d"${DURATION}s" -H "auth-token: $TOKEN_A" "http://127.0.0.1:$PORT_A/auth/check" >"$WORK/raw/pairs/W1-$i.txt" 2>&1
+  printf 'pair %s: W0 %s  W1 %s req/s\n' "$i" "$(awk '/Requests\/sec/ {print $2}' "$WORK/raw/pairs/W0-$i.txt")" \
+    "$(awk '/Requests\/sec/ {print $2}' "$WORK/raw/pairs/W1-$i.txt")"
+done
+
 say "RSA-2048 ceiling (aws-lc-rs, one core and all)"
 "$ROOT/target/release/bench-rsa" 2 | tee "$WORK/raw/rsa.txt"
 

@@ -19,6 +19,10 @@ pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 /// Clock skew allowed on `exp` when verifying user tokens.
 const VERIFY_LEEWAY_SECONDS: i64 = 30;
 
+/// Verified user tokens remembered (about 0.5 KB each at most) and for how long.
+const VERIFIED_TOKENS_KEPT: u64 = 10_000;
+const VERIFIED_TOKENS_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     #[error("malformed token")]
@@ -61,6 +65,7 @@ struct PermissionClaims<'a> {
 #[derive(Debug, Deserialize)]
 struct LegacyClaims {
     userid: String,
+    exp: u64,
 }
 
 /// A user token that passed verification.
@@ -87,6 +92,12 @@ pub struct TokenService {
     /// Signed permission tokens by (user, service, permissions), kept for half their lifetime
     /// so that a token handed out again always has at least half its lifetime left.
     permission_cache: Option<moka::sync::Cache<String, (String, i64)>>,
+    /// User tokens that passed verification, by their text: a verdict depends only on the
+    /// token's bytes and this host's keys, so it is reused (`exp` is checked again on every
+    /// use; revocation is the caller's check against the user, as always). Most `check` calls
+    /// repeat a token seen moments ago; this saves the HMAC and the claims decoding. The `i64`
+    /// is the last second the token is accepted (`exp` plus the leeway its kind gets).
+    verified: moka::sync::Cache<String, (VerifiedUser, i64), foldhash::fast::RandomState>,
     hmac_key: hmac::Key,
     user_decoding: DecodingKey,
     legacy_decoding: DecodingKey,
@@ -129,6 +140,10 @@ impl TokenService {
                     .time_to_live(std::time::Duration::from_secs(half))
                     .build()
             }),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_TOKENS_KEPT)
+                .time_to_live(VERIFIED_TOKENS_TTL)
+                .build_with_hasher(foldhash::fast::RandomState::default()),
             hmac_key: hmac::Key::new(hmac::HMAC_SHA256, secret),
             user_decoding: DecodingKey::from_secret(secret),
             legacy_decoding: DecodingKey::from_secret(keys.signing.legacy_secret()),
@@ -250,10 +265,26 @@ impl TokenService {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
-        if let Some(verified) = self.accept_own_hs256(token) {
+        if let Some(verified) = self.seen_before(token) {
             return Ok(verified);
         }
-        self.verify_with_jsonwebtoken(token)
+        let accepted = match self.accept_own_hs256(token) {
+            Some(accepted) => accepted,
+            None => self.verify_with_jsonwebtoken(token)?,
+        };
+        Ok(self.remember(token, accepted))
+    }
+
+    /// A token verified before and not expired since.
+    fn seen_before(&self, token: &str) -> Option<VerifiedUser> {
+        let (verified, last_second) = self.verified.get(token)?;
+        (now() <= last_second).then_some(verified)
+    }
+
+    fn remember(&self, token: &str, (verified, last_second): (VerifiedUser, i64)) -> VerifiedUser {
+        self.verified
+            .insert(token.to_string(), (verified.clone(), last_second));
+        verified
     }
 
     /// The hot path of `check` and `authorize`: a token exactly as this host mints it. The
@@ -263,14 +294,19 @@ impl TokenService {
     /// signature, odd claims) goes through jsonwebtoken, which gives the error. So it can never
     /// accept a token the full path would refuse (see the `fast_path_agrees` test).
     pub fn accept_own_token(&self, token: &str) -> Option<VerifiedUser> {
-        if token.len() > MAX_TOKEN_LEN {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return None;
         }
-        self.accept_own_hs256(token)
+        if let Some(verified) = self.seen_before(token) {
+            return Some(verified);
+        }
+        let accepted = self.accept_own_hs256(token)?;
+        Some(self.remember(token, accepted))
     }
 
-    /// `accept_own_token` without the length limit (`verify_user_token` checks it first).
-    fn accept_own_hs256(&self, token: &str) -> Option<VerifiedUser> {
+    /// `accept_own_token` without the length limit and the memory of verified tokens; also
+    /// gives the last second the token is accepted.
+    fn accept_own_hs256(&self, token: &str) -> Option<(VerifiedUser, i64)> {
         #[derive(Deserialize)]
         struct Claims<'a> {
             #[serde(borrow)]
@@ -318,14 +354,16 @@ impl TokenService {
         let valid = claims.typ.as_deref() == Some("user")
             && claims.iss == self.issuer
             && claims.exp >= now() - VERIFY_LEEWAY_SECONDS;
-        valid.then(|| VerifiedUser {
+        let verified = VerifiedUser {
             userid: claims.userid.into_owned(),
             issued_at: Some(claims.iat),
-        })
+        };
+        valid.then(|| (verified, claims.exp.saturating_add(VERIFY_LEEWAY_SECONDS)))
     }
 
     /// Every user token through jsonwebtoken: the reference the fast path must agree with.
-    fn verify_with_jsonwebtoken(&self, token: &str) -> Result<VerifiedUser, TokenError> {
+    /// Also gives the last second the token is accepted.
+    fn verify_with_jsonwebtoken(&self, token: &str) -> Result<(VerifiedUser, i64), TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         let Some(kid) = header.kid else {
             return self.verify_legacy(token, header.alg);
@@ -358,15 +396,21 @@ impl TokenService {
         if data.claims.typ.as_deref() != Some("user") {
             return Err(TokenError::NotAUserToken);
         }
-        Ok(VerifiedUser {
+        let last_second = data.claims.exp.saturating_add(VERIFY_LEEWAY_SECONDS);
+        let verified = VerifiedUser {
             userid: data.claims.userid,
             issued_at: Some(data.claims.iat),
-        })
+        };
+        Ok((verified, last_second))
     }
 
     /// The original's tokens, accepted only with `legacy_user_tokens` (and `exp` required, which
     /// the original did not require).
-    fn verify_legacy(&self, token: &str, alg: Algorithm) -> Result<VerifiedUser, TokenError> {
+    fn verify_legacy(
+        &self,
+        token: &str,
+        alg: Algorithm,
+    ) -> Result<(VerifiedUser, i64), TokenError> {
         if !self.legacy {
             return Err(TokenError::UnknownKey);
         }
@@ -379,10 +423,12 @@ impl TokenService {
         validation.leeway = 0;
         let data = jsonwebtoken::decode::<LegacyClaims>(token, &self.legacy_decoding, &validation)
             .map_err(|e| TokenError::Invalid(e.to_string()))?;
-        Ok(VerifiedUser {
+        let last_second = i64::try_from(data.claims.exp).unwrap_or(i64::MAX);
+        let verified = VerifiedUser {
             userid: data.claims.userid,
             issued_at: None,
-        })
+        };
+        Ok((verified, last_second))
     }
 
     /// Signs and verifies once; run before serving so a broken crypto setup never serves.
@@ -518,6 +564,7 @@ mod tests {
         for token in &cases {
             let full = tokens.verify_with_jsonwebtoken(token);
             let fast = tokens.accept_own_hs256(token);
+            let full_user = full.as_ref().map(|(v, _)| v.clone()).map_err(Clone::clone);
             if let Some(fast) = &fast {
                 assert_eq!(
                     full.as_ref(),
@@ -526,10 +573,36 @@ mod tests {
                 );
                 accepted += 1;
             }
-            assert_eq!(tokens.verify_user_token(token), full, "{token}");
+            assert_eq!(tokens.verify_user_token(token), full_user, "{token}");
         }
         // The valid ones (the first two payloads, one inside the leeway, the minted token) take
         // the fast path; a fast path that never accepts would pass the loop above.
         assert_eq!(accepted, 4);
+    }
+
+    #[test]
+    fn remembered_tokens_still_expire() {
+        let tokens = service();
+        let user = VerifiedUser {
+            userid: "u1".into(),
+            issued_at: Some(1),
+        };
+        // Not a token at all: only the memory can make it pass, so these show it is consulted
+        // and that it honours the last accepted second.
+        tokens
+            .verified
+            .insert("remembered".into(), (user.clone(), now() + 60));
+        assert_eq!(tokens.verify_user_token("remembered"), Ok(user.clone()));
+        assert_eq!(tokens.accept_own_token("remembered"), Some(user.clone()));
+        tokens
+            .verified
+            .insert("remembered".into(), (user, now() - 1));
+        assert!(tokens.verify_user_token("remembered").is_err());
+        assert_eq!(tokens.accept_own_token("remembered"), None);
+        // A real token is remembered once verified.
+        let token = tokens.mint_user_token("u2", None, None).expect("mint");
+        assert!(tokens.verified.get(&token).is_none());
+        assert!(tokens.verify_user_token(&token).is_ok());
+        assert!(tokens.verified.get(&token).is_some());
     }
 }
