@@ -183,6 +183,6 @@ for ax, title in ((ax1, f"requests/s at {c} connections (log)"), (ax2, f"p99 lat
     ax.set_xticklabels([f"{l}\n{NAMES[l].split(',')[0]}" for l in labels], fontsize=8)
     ax.set_yscale("log")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4)
 fig.tight_layout()
 fig.savefig(out.with_suffix(".png"), dpi=110)
