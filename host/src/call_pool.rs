@@ -7,15 +7,19 @@
 //! microseconds, each thread with its own stack and allocator heap (RSS 71 MB in the
 //! `authorize` benchmark) and a costlier hand-off. A fixed pool keeps both bounded.
 //!
-//! A call that overruns its caller's deadline keeps its thread until it returns (Rust cannot
-//! stop a thread); the pool then has one thread fewer, which is what bounds the damage a hanging
-//! plugin can do, and `authhost_pool_busy_threads{pool}` shows it. The waiting caller is
-//! answered at its deadline either way. The queue is bounded (a full one answers "busy" at
+//! A call that overruns its deadline keeps its thread until it returns (Rust cannot stop a
+//! thread); the pool starts a stand-in thread for it, up to three per thread of its size, and
+//! the extra thread leaves once the overdue call has come back. Past that cap, hung calls take
+//! capacity until they return, which is what bounds the threads a hanging plugin can cost;
+//! `authhost_pool_busy_threads{pool}` shows them. The waiting caller is answered at its
+//! deadline either way. The queue is bounded (a full one answers "busy" at
 //! once) and a queued call whose caller has given up is skipped, so a stall neither piles up
 //! memory nor leaves a backlog of dead work to run once the threads are free again.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
@@ -24,44 +28,89 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Calls that may wait for a thread, per thread.
 const QUEUE_PER_THREAD: usize = 256;
 
+/// Threads a pool may run beyond its size, as stand-ins for threads held by overdue calls.
+const STAND_INS_PER_THREAD: usize = 3;
+
 pub struct CallPool {
     queue: Sender<Job>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    name: String,
+    size: usize,
+    /// Threads running now: `size`, plus stand-ins while overdue calls hold threads.
+    live: AtomicUsize,
+    jobs: Receiver<Job>,
+    busy: metrics::Gauge,
 }
 
 impl CallPool {
     /// Starts `threads` threads named `name-N`; they end when the pool is dropped and the
     /// queue is empty.
     pub fn new(name: &str, threads: usize) -> std::io::Result<Arc<CallPool>> {
-        let threads = threads.max(1);
-        let (queue, jobs) = crossbeam_channel::bounded::<Job>(threads * QUEUE_PER_THREAD);
-        let busy = metrics::gauge!("authhost_pool_busy_threads", "pool" => name.to_string());
-        for n in 0..threads {
-            let jobs: Receiver<Job> = jobs.clone();
-            let busy = busy.clone();
-            std::thread::Builder::new()
-                .name(format!("{name}-{n}"))
-                .spawn(move || {
-                    for job in jobs {
-                        busy.increment(1.0);
-                        job();
-                        busy.decrement(1.0);
-                    }
-                })?;
+        let size = threads.max(1);
+        let (queue, jobs) = crossbeam_channel::bounded::<Job>(size * QUEUE_PER_THREAD);
+        let shared = Arc::new(Shared {
+            name: name.to_string(),
+            size,
+            live: AtomicUsize::new(size),
+            jobs,
+            busy: metrics::gauge!("authhost_pool_busy_threads", "pool" => name.to_string()),
+        });
+        for n in 0..size {
+            spawn_worker(&shared, n)?;
         }
-        Ok(Arc::new(CallPool { queue }))
+        Ok(Arc::new(CallPool { queue, shared }))
     }
 
-    /// Runs `call` on a pool thread and waits for its answer (no deadline here: the caller
-    /// wraps this in its own). A panic in `call` comes back as an error.
+    /// Threads running now (stand-ins included).
+    pub fn threads(&self) -> usize {
+        self.shared.live.load(Ordering::SeqCst)
+    }
+
+    /// Runs `call` on a pool thread and waits for its answer (no deadline). A panic in `call`
+    /// comes back as an error.
     pub async fn run<T: Send + 'static>(
         &self,
         call: impl FnOnce() -> Result<T, String> + Send + 'static,
+    ) -> Result<T, String> {
+        self.run_tracked(call, Arc::new(AtomicBool::new(false)))
+            .await
+    }
+
+    /// `run` with a deadline (waiting for a thread included): "timeout" when it passes. If
+    /// the call had started, its thread stays with it, and the pool starts a stand-in thread
+    /// (up to `STAND_INS_PER_THREAD` per thread) so that one hanging plugin does not take
+    /// the capacity of the others; the extra thread leaves once the pool is back above size.
+    pub async fn run_within<T: Send + 'static>(
+        &self,
+        deadline: Duration,
+        call: impl FnOnce() -> Result<T, String> + Send + 'static,
+    ) -> Result<T, String> {
+        let started = Arc::new(AtomicBool::new(false));
+        match tokio::time::timeout(deadline, self.run_tracked(call, started.clone())).await {
+            Ok(result) => result,
+            Err(_) => {
+                if started.load(Ordering::SeqCst) {
+                    self.add_stand_in();
+                }
+                Err("timeout".to_string())
+            }
+        }
+    }
+
+    async fn run_tracked<T: Send + 'static>(
+        &self,
+        call: impl FnOnce() -> Result<T, String> + Send + 'static,
+        started: Arc<AtomicBool>,
     ) -> Result<T, String> {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             if answer.is_closed() {
                 return; // the caller gave up while this waited
             }
+            started.store(true, Ordering::SeqCst);
             let result = catch_unwind(AssertUnwindSafe(call))
                 .unwrap_or_else(|_| Err("panicked in the host's call".to_string()));
             // The caller may have given up at its deadline; then nobody is listening.
@@ -77,6 +126,49 @@ impl CallPool {
             .await
             .map_err(|_| "a pool thread ended without answering".to_string())?
     }
+
+    fn add_stand_in(&self) {
+        let shared = &self.shared;
+        let cap = shared.size * (1 + STAND_INS_PER_THREAD);
+        let Ok(before) = shared
+            .live
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < cap).then_some(n + 1)
+            })
+        else {
+            tracing::error!(pool = %shared.name, threads = cap, "a call overran its deadline and every stand-in thread is taken; calls wait for a thread until one returns");
+            return;
+        };
+        tracing::warn!(pool = %shared.name, threads = before + 1, "a call overran its deadline and keeps its thread; started a stand-in");
+        if let Err(e) = spawn_worker(shared, before) {
+            shared.live.fetch_sub(1, Ordering::SeqCst);
+            tracing::error!(pool = %shared.name, error = %e, "cannot start a stand-in thread");
+        }
+    }
+}
+
+fn spawn_worker(shared: &Arc<Shared>, n: usize) -> std::io::Result<()> {
+    let shared = shared.clone();
+    std::thread::Builder::new()
+        .name(format!("{}-{n}", shared.name))
+        .spawn(move || {
+            while let Ok(job) = shared.jobs.recv() {
+                shared.busy.increment(1.0);
+                job();
+                shared.busy.decrement(1.0);
+                // Back above size (an overdue call came back): this thread leaves.
+                let retire = shared
+                    .live
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                        (n > shared.size).then(|| n - 1)
+                    });
+                if retire.is_ok() {
+                    return;
+                }
+            }
+            shared.live.fetch_sub(1, Ordering::SeqCst);
+        })
+        .map(|_| ())
 }
 
 #[cfg(test)]
@@ -84,25 +176,39 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    #[tokio::test]
-    async fn answers_contains_panics_and_loses_a_thread_to_a_hang() {
-        let pool = CallPool::new("test", 2).expect("threads");
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn answers_contains_panics_and_stands_in_for_a_hung_call() {
+        let pool = CallPool::new("test", 1).expect("threads");
         assert_eq!(pool.run(|| Ok(41 + 1)).await, Ok(42));
         let panicked: Result<(), String> = pool.run(|| panic!("plugin glue bug")).await;
         assert!(panicked.is_err_and(|e| e.contains("panicked")));
-        // One thread hangs past the caller's deadline; the other still answers.
+        // The only thread hangs past the deadline: a stand-in serves the next call in time.
         let (release, hold) = std::sync::mpsc::channel::<()>();
-        let hung = tokio::time::timeout(
-            Duration::from_millis(50),
-            pool.run(move || {
+        let (returned, came_back) = std::sync::mpsc::channel::<()>();
+        let hung: Result<(), String> = pool
+            .run_within(Duration::from_millis(50), move || {
                 let _ = hold.recv();
+                let _ = returned.send(());
                 Ok(())
-            }),
-        )
-        .await;
-        assert!(hung.is_err(), "the hanging call must hit the deadline");
-        assert_eq!(pool.run(|| Ok("still serving")).await, Ok("still serving"));
+            })
+            .await;
+        assert_eq!(hung, Err("timeout".to_string()));
+        assert_eq!(pool.threads(), 2, "a stand-in was started");
+        let next = pool
+            .run_within(Duration::from_secs(5), || Ok("still serving"))
+            .await;
+        assert_eq!(next, Ok("still serving"));
+        // The hung call comes back; one thread leaves after its next job.
         release.send(()).expect("release the hung call");
+        came_back.recv().expect("the hung call returned");
+        for _ in 0..2 {
+            assert_eq!(pool.run(|| Ok(())).await, Ok(()));
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while pool.threads() != 1 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(pool.threads(), 1, "back to its size");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,8 @@
 //! Calling plugins: off the async workers, with a deadline, fail closed. A provider that errs,
 //! panics, overruns its deadline or answers something other than a JSON object yields `{}`; a
 //! failing hook is logged and counted and the request goes on. (A call that overran keeps its
-//! blocking thread until the plugin returns: Rust cannot stop a thread.)
+//! thread until the plugin returns, Rust cannot stop a thread; the pool stands in for it, see
+//! `call_pool.rs`.)
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -55,9 +56,7 @@ impl PluginSet {
         &self,
         call: impl FnOnce() -> Result<T, String> + Send + 'static,
     ) -> Result<T, String> {
-        tokio::time::timeout(self.timeout, self.pool.run(call))
-            .await
-            .unwrap_or_else(|_| Err("timeout".to_string()))
+        self.pool.run_within(self.timeout, call).await
     }
 
     /// The permissions `user` (the profile) has for `service`: `{}` when no provider serves the
