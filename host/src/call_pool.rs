@@ -75,8 +75,7 @@ impl CallPool {
         &self,
         call: impl FnOnce() -> Result<T, String> + Send + 'static,
     ) -> Result<T, String> {
-        self.run_tracked(call, Arc::new(AtomicBool::new(false)))
-            .await
+        self.run_tracked(call, None).await
     }
 
     /// `run` with a deadline (waiting for a thread included): "timeout" when it passes. If
@@ -89,7 +88,8 @@ impl CallPool {
         call: impl FnOnce() -> Result<T, String> + Send + 'static,
     ) -> Result<T, String> {
         let started = Arc::new(AtomicBool::new(false));
-        match tokio::time::timeout(deadline, self.run_tracked(call, started.clone())).await {
+        let tracked = self.run_tracked(call, Some(started.clone()));
+        match tokio::time::timeout(deadline, tracked).await {
             Ok(result) => result,
             Err(_) => {
                 if started.load(Ordering::SeqCst) {
@@ -103,14 +103,16 @@ impl CallPool {
     async fn run_tracked<T: Send + 'static>(
         &self,
         call: impl FnOnce() -> Result<T, String> + Send + 'static,
-        started: Arc<AtomicBool>,
+        started: Option<Arc<AtomicBool>>,
     ) -> Result<T, String> {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             if answer.is_closed() {
                 return; // the caller gave up while this waited
             }
-            started.store(true, Ordering::SeqCst);
+            if let Some(started) = started {
+                started.store(true, Ordering::SeqCst);
+            }
             let result = catch_unwind(AssertUnwindSafe(call))
                 .unwrap_or_else(|_| Err("panicked in the host's call".to_string()));
             // The caller may have given up at its deadline; then nobody is listening.

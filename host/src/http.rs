@@ -1,6 +1,8 @@
 //! Request parameters, token lookup and response building shared by the routes: JSON on every
 //! answer (also errors), JSONP under the original's rule, errors mapped to statuses in one place.
 
+use std::borrow::Cow;
+
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -153,34 +155,29 @@ impl Params {
     }
 }
 
-/// `header_token` without a copy, for the usual case of a token in plain ASCII; `None` also
-/// when the header holds other bytes (`header_token` still reads those).
-pub fn header_token_ascii(headers: &HeaderMap) -> Option<&str> {
+/// `auth-token`, else `Authorization: Bearer` (the original read only the former). Borrowed
+/// from the headers for the usual ASCII token; header bytes that are not UTF-8 become U+FFFD
+/// (such a token is refused later anyway).
+pub fn header_token(headers: &HeaderMap) -> Option<Cow<'_, str>> {
     if let Some(v) = headers.get("auth-token").filter(|v| !v.is_empty()) {
-        return v.to_str().ok();
+        return Some(header_text(v));
     }
-    let text = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    match header_text(headers.get(header::AUTHORIZATION)?) {
+        Cow::Borrowed(text) => bearer_token(text).map(Cow::Borrowed),
+        Cow::Owned(text) => bearer_token(&text).map(|t| Cow::Owned(t.to_string())),
+    }
+}
+
+/// The token of `Bearer <token>`.
+fn bearer_token(text: &str) -> Option<&str> {
     let (scheme, token) = text.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
 }
 
-/// `auth-token`, else `Authorization: Bearer` (the original read only the former).
-pub fn header_token(headers: &HeaderMap) -> Option<String> {
-    if let Some(v) = headers.get("auth-token").filter(|v| !v.is_empty()) {
-        return Some(header_text(v));
-    }
-    let text = header_text(headers.get(header::AUTHORIZATION)?);
-    let (scheme, token) = text.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
-        .then(|| token.trim().to_string())
-}
-
-/// A header's text; bytes that are not UTF-8 become U+FFFD (such a token is refused later
-/// anyway). Tokens are ASCII, so the lossy conversion is only the fallback.
-fn header_text(v: &HeaderValue) -> String {
+fn header_text(v: &HeaderValue) -> Cow<'_, str> {
     match v.to_str() {
-        Ok(s) => s.to_string(),
-        Err(_) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(v.as_bytes()),
     }
 }
 
@@ -210,7 +207,7 @@ impl<S: Send + Sync> FromRequest<S> for Params {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        let header_token = header_token(req.headers());
+        let header_token = header_token(req.headers()).map(Cow::into_owned);
         if req.method() == Method::POST && is_form {
             let body: Bytes = axum::body::to_bytes(req.into_body(), MAX_FORM_BODY)
                 .await

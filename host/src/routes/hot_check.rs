@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, 
 use tower::ServiceExt;
 
 use crate::app::SharedApp;
-use crate::http::header_token_ascii;
+use crate::http::header_token;
 use crate::metrics::{RequestMetrics, RouteMetrics};
 use crate::users;
 
@@ -74,10 +74,10 @@ impl AppService {
         {
             return None;
         }
-        let token = header_token_ascii(req.headers())?;
+        let token = header_token(req.headers())?;
         // Only the fast verification: a token it does not accept is routed and verified there
         // once, in full, rather than twice.
-        let verified = inner.app.tokens.accept_own_token(token)?;
+        let verified = inner.app.tokens.accept_own_token(&token)?;
         let user = inner.app.user_cache.cached(&verified.userid)?;
         if !users::token_still_valid(&user, verified.issued_at) {
             return None;
