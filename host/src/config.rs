@@ -62,6 +62,8 @@ pub struct Config {
     pub cors: CorsConfig,
     pub plugins: PluginsConfig,
     pub providers: BTreeMap<String, ProviderConfig>,
+    pub caches: CachesConfig,
+    pub login: LoginConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,6 +81,17 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
     pub shutdown_grace_seconds: u64,
+    /// Connections one client address may hold at once (not applied to `trusted_proxies`).
+    pub max_connections_per_client: usize,
+    /// A request head must arrive whole within this time, or the connection is closed.
+    pub header_read_timeout_ms: u64,
+    /// A kept-alive connection with no request for this long is closed.
+    pub idle_timeout_ms: u64,
+    /// Reverse proxies (IP addresses or CIDR ranges) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
+    /// A second listener for `/metrics`, `/healthz` and `/readyz` (empty: off). When on,
+    /// `/metrics` is served only there.
+    pub admin_listen: String,
 }
 
 impl Default for ServerConfig {
@@ -92,6 +105,11 @@ impl Default for ServerConfig {
             run_migrations: true,
             max_connections: 4096,
             shutdown_grace_seconds: 10,
+            max_connections_per_client: 512,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            trusted_proxies: Vec::new(),
+            admin_listen: String::new(),
         }
     }
 }
@@ -232,6 +250,44 @@ pub struct ProviderConfig {
     pub client_auth: Option<String>,
     /// How long one call to this upstream may take (default 10 000).
     pub timeout_ms: Option<u64>,
+}
+
+/// Memory budgets of the caches, in MiB. Each cache weighs its entries in bytes and evicts
+/// beyond its budget, so no sequence of requests can make it hold more.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CachesConfig {
+    /// Signed permission tokens handed out again (`tokens.permission_token_cache`).
+    pub permission_tokens_mib: u64,
+    /// User tokens that passed verification, by their text.
+    pub verified_tokens_mib: u64,
+    /// User rows read for token checks (`database.user_cache_ms`).
+    pub users_mib: u64,
+}
+
+impl Default for CachesConfig {
+    fn default() -> Self {
+        CachesConfig {
+            permission_tokens_mib: 16,
+            verified_tokens_mib: 8,
+            users_mib: 16,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Started but unfinished logins one client address may have at once; more get 429.
+    pub max_pending_per_client: u32,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        LoginConfig {
+            max_pending_per_client: 500,
+        }
+    }
 }
 
 /// One configuration problem, naming the key (or file) at fault.
@@ -417,6 +473,62 @@ impl Config {
         }
         if self.server.max_connections == 0 {
             err("server.max_connections", "must be at least 1".into());
+        }
+        if self.server.max_connections_per_client == 0 {
+            err(
+                "server.max_connections_per_client",
+                "must be at least 1".into(),
+            );
+        }
+        for (key, ms) in [
+            (
+                "server.header_read_timeout_ms",
+                self.server.header_read_timeout_ms,
+            ),
+            ("server.idle_timeout_ms", self.server.idle_timeout_ms),
+        ] {
+            if !(100..=3_600_000).contains(&ms) {
+                err(key, "must be between 100 and 3600000 (one hour)".into());
+            }
+        }
+        for (i, proxy) in self.server.trusted_proxies.iter().enumerate() {
+            if crate::client_addr::parse_network(proxy).is_none() {
+                err(
+                    &format!("server.trusted_proxies[{i}]"),
+                    format!("`{proxy}` is neither an IP address nor a CIDR range"),
+                );
+            }
+        }
+        if !self.server.admin_listen.trim().is_empty()
+            && self
+                .server
+                .admin_listen
+                .trim()
+                .parse::<SocketAddr>()
+                .is_err()
+        {
+            err(
+                "server.admin_listen",
+                format!("`{}` is not an address:port", self.server.admin_listen),
+            );
+        }
+        for (key, mib) in [
+            (
+                "caches.permission_tokens_mib",
+                self.caches.permission_tokens_mib,
+            ),
+            (
+                "caches.verified_tokens_mib",
+                self.caches.verified_tokens_mib,
+            ),
+            ("caches.users_mib", self.caches.users_mib),
+        ] {
+            if mib > 65_536 {
+                err(key, "must be at most 65536 (64 GiB)".into());
+            }
+        }
+        if self.login.max_pending_per_client == 0 {
+            err("login.max_pending_per_client", "must be at least 1".into());
         }
         let db = self.database_url();
         if !(db.starts_with("sqlite:")

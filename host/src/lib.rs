@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod call_pool;
+pub mod client_addr;
 pub mod config;
 pub mod crypto;
 pub mod db;

@@ -17,6 +17,7 @@ use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::app::SharedApp;
+use crate::client_addr::PeerAddr;
 
 /// Request heads up to this size are read, so an oversized token gets a JSON answer from the
 /// route instead of a bare 431 from the parser.
@@ -69,7 +70,7 @@ pub async fn serve_service<S>(
             p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             () = &mut shutdown => break,
         };
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -82,7 +83,7 @@ pub async fn serve_service<S>(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let conn = builder.serve_connection(TokioIo::new(stream), service.clone());
+        let conn = builder.serve_connection(TokioIo::new(stream), with_peer(service.clone(), peer));
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -97,6 +98,30 @@ pub async fn serve_service<S>(
         () = graceful.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing remaining connections"),
     }
+}
+
+/// `service`, with the connection's peer address in every request's extensions (per-address
+/// limits and `X-Forwarded-For` from trusted proxies read it).
+fn with_peer<S>(
+    service: S,
+    peer: SocketAddr,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<axum::body::Body>,
+    Error = Infallible,
+    Future = S::Future,
+> + Clone
+where
+    S: hyper::service::Service<
+            Request<Incoming>,
+            Response = Response<axum::body::Body>,
+            Error = Infallible,
+        > + Clone,
+{
+    hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        req.extensions_mut().insert(PeerAddr(peer));
+        service.call(req)
+    })
 }
 
 /// A server running in the background (tests, embedding).
