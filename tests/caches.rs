@@ -107,3 +107,46 @@ async fn a_logout_reaches_the_other_replicas_within_the_user_cache_time() {
     b.stop_keep_db().await;
     a.stop().await;
 }
+
+/// A `check` that read the user row just before a logout's UPDATE must not put the old row
+/// back in the cache after the logout cleared it. The interleaving is played exactly: the
+/// cache fill's ticket is taken and the row read (as `check` does), then the logout runs
+/// through HTTP, then the fill lands. Afterwards no `check` on this replica accepts the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_racing_a_logout_never_revives_the_token() {
+    let s = TestServer::start().await;
+    let token = s.dev_login("race@example.org", "Racer").await;
+    let userid = authhost_tests::md5_hex("race@example.org");
+    let cache = &s.app.user_cache;
+
+    // The check's half before the logout: ticket, then the row as it is now.
+    let ticket = cache.ticket();
+    let stale = authhost::users::get(&s.app.db, &userid)
+        .await
+        .unwrap()
+        .expect("user row");
+    let out = s.get_json(&format!("logout?jwt={token}")).await;
+    assert_eq!(out["success"], true);
+    // The check's other half: its fill arrives after the logout.
+    cache.fill(
+        ticket,
+        &userid,
+        std::sync::Arc::new(authhost::user_cache::CachedUser::new(stale)),
+    );
+    assert!(
+        cache.cached(&userid).is_none(),
+        "the stale row was put back"
+    );
+    for how in ["header", "query"] {
+        let request = match how {
+            "header" => s.client.get(s.url("check")).header("auth-token", &token),
+            _ => s.client.get(s.url(&format!("check?jwt={token}"))),
+        };
+        let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+        assert_eq!(
+            body["authenticated"], false,
+            "logged-out token accepted ({how})"
+        );
+    }
+    s.stop().await;
+}

@@ -272,3 +272,196 @@ async fn bad_requests_to_the_flow_get_json() {
     }
     s.stop().await;
 }
+
+/// RFC 9700 §4.7: a callback URL (state and code) taken from one browser and opened in another
+/// must not log the other browser in; the browser that started the login can still finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_opened_in_another_browser_logs_nobody_in() {
+    let (s, _gh) = start().await;
+    let cb = to_callback(&s, "private").await;
+
+    let other = authhost_tests::browser();
+    let r = other.get(&cb).send().await.unwrap();
+    let target = url::Url::parse(&location(&r)).unwrap();
+    let q: Vec<(String, String)> = target.query_pairs().into_owned().collect();
+    assert_eq!(param(&q, "error"), Some("browser_mismatch"));
+    assert!(param(&q, "jwt").is_none(), "no token for the other browser");
+
+    // A forged cookie of the right name does not help either.
+    let name = {
+        let state = url::Url::parse(&cb)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .unwrap()
+            .1
+            .into_owned();
+        format!("authhost_login_{}", &state[..16])
+    };
+    let r = other
+        .get(&cb)
+        .header("cookie", format!("{name}=guessed"))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&r).contains("error=browser_mismatch"));
+
+    let q = finish(&s, &cb).await;
+    let jwt = param(&q, "jwt").expect("the browser that started the login finishes it");
+    let check = s.get_json(&format!("check?jwt={jwt}")).await;
+    assert_eq!(check["authenticated"], true);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binding_cookie_is_scoped_and_hidden_from_scripts() {
+    let (s, _gh) = start().await;
+    let r = s.client.get(s.url("login/github")).send().await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("authhost_login_"), "{cookie}");
+    for attribute in ["Path=/auth/", "HttpOnly", "SameSite=Lax", "Max-Age=600"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+    assert!(
+        !cookie.contains("Secure"),
+        "http external address: not Secure"
+    );
+    s.stop().await;
+
+    let gh = FakeGitHub::start().await;
+    let s = TestServer::start_with(Options {
+        extra_toml: gh.provider_toml(),
+        env: [(
+            "EXTERNAL_ADDRESS".to_string(),
+            "https://auth.example.org".to_string(),
+        )]
+        .into(),
+        ..Options::default()
+    })
+    .await;
+    let r = s.client.get(s.url("login/github")).send().await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+    s.stop().await;
+}
+
+async fn pending_states(s: &TestServer) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let backend = s.app.db.get_database_backend();
+    s.app
+        .db
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT COUNT(*) FROM login_states",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap()
+}
+
+/// A client bound to `ip` (any 127.0.0.0/8 address reaches the test server).
+fn client_from(ip: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .local_address(std::net::IpAddr::from(ip))
+        .build()
+        .unwrap()
+}
+
+/// 10,000 starts from one address (each claiming another address in `X-Forwarded-For`, which
+/// is not believed from an untrusted peer) leave at most 1,000 pending states; the refused ones
+/// get 429 JSON with `Retry-After`; another address still logs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_login_starts_is_bounded_per_address() {
+    let (s, _gh) = start().await;
+    let s = std::sync::Arc::new(s);
+    let mut tasks = Vec::new();
+    for worker in 0..16u32 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = client_from([127, 0, 0, 1]);
+            let (mut ok, mut limited) = (0u32, 0u32);
+            for i in 0..625u32 {
+                let r = client
+                    .get(s.url("login/github"))
+                    .header(
+                        "x-forwarded-for",
+                        format!("10.{worker}.{}.{}", i / 256, i % 256),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                match r.status().as_u16() {
+                    302 => ok += 1,
+                    429 => {
+                        let retry: i64 = r.headers()["retry-after"]
+                            .to_str()
+                            .unwrap()
+                            .parse()
+                            .unwrap();
+                        assert!((1..=600).contains(&retry), "Retry-After {retry}");
+                        assert_eq!(r.headers()["content-type"], "application/json");
+                        limited += 1;
+                    }
+                    other => panic!("status {other}"),
+                }
+            }
+            (ok, limited)
+        }));
+    }
+    let (mut ok, mut limited) = (0, 0);
+    for t in tasks {
+        let (o, l) = t.await.unwrap();
+        ok += o;
+        limited += l;
+    }
+    assert_eq!(ok + limited, 10_000);
+    let pending = pending_states(&s).await;
+    assert!(pending <= 1_000, "{pending} pending states after the flood");
+    assert!(limited >= 9_000, "{limited} starts refused");
+
+    // Another address is not held back by the flood.
+    let other = client_from([127, 0, 0, 2]);
+    let r = other.get(s.url("login/github")).send().await.unwrap();
+    assert_eq!(r.status(), 302, "a login from another address starts");
+    let s = std::sync::Arc::into_inner(s).unwrap();
+    s.stop().await;
+}
+
+/// Behind a trusted proxy, the address it reports is the client: a busy office behind one
+/// NAT address is one client, and two offices behind the same proxy are two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_addresses_count_only_from_trusted_proxies() {
+    let gh = FakeGitHub::start().await;
+    let s = TestServer::start_with(Options {
+        extra_toml: format!(
+            "{}\n[login]\nmax_pending_per_client = 300\n",
+            gh.provider_toml()
+        ),
+        env: [(
+            "AUTHHOST_SERVER__TRUSTED_PROXIES".to_string(),
+            "[\"127.0.0.1\"]".to_string(),
+        )]
+        .into(),
+        ..Options::default()
+    })
+    .await;
+    let proxy = client_from([127, 0, 0, 1]);
+    let start_as = |office: &'static str| {
+        proxy
+            .get(s.url("login/github"))
+            .header("x-forwarded-for", format!("6.6.6.6, {office}"))
+            .send()
+    };
+    // Hundreds of logins a minute from one office are let through up to the limit...
+    for _ in 0..300 {
+        assert_eq!(start_as("198.51.100.1").await.unwrap().status(), 302);
+    }
+    assert_eq!(start_as("198.51.100.1").await.unwrap().status(), 429);
+    // ...and the other office behind the same proxy is its own client.
+    assert_eq!(start_as("198.51.100.2").await.unwrap().status(), 302);
+    s.stop().await;
+}

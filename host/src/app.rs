@@ -6,6 +6,7 @@ use arc_swap::ArcSwap;
 use sea_orm::DatabaseConnection;
 
 use crate::call_pool::CallPool;
+use crate::client_addr::TrustedProxies;
 use crate::config::Config;
 use crate::keys::KeyRing;
 use crate::login::Upstreams;
@@ -29,6 +30,8 @@ pub struct App {
     /// Enabled login providers other than the dev form.
     pub upstreams: Upstreams,
     pub user_cache: UserCache,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -146,9 +149,11 @@ impl App {
         tokens.self_test().map_err(|e| {
             StartupErrors(vec![format!("keys: sign-and-verify self-test failed: {e}")])
         })?;
-        let user_cache = UserCache::new(std::time::Duration::from_millis(
-            config.database.user_cache_ms,
-        ));
+        let user_cache = UserCache::new(
+            std::time::Duration::from_millis(config.database.user_cache_ms),
+            mib(config.caches.users_mib),
+        );
+        let trusted_proxies = TrustedProxies::new(&config.server.trusted_proxies);
         Ok(App {
             config,
             db,
@@ -160,6 +165,7 @@ impl App {
             redirects,
             upstreams,
             user_cache,
+            trusted_proxies,
             metrics,
         })
     }
@@ -229,6 +235,11 @@ impl App {
         let dev = self.config.dev_login_enabled().then_some("dev");
         dev.into_iter().chain(self.upstreams.names()).collect()
     }
+}
+
+/// `n` MiB in bytes.
+pub fn mib(n: u64) -> u64 {
+    n.saturating_mul(1024 * 1024)
 }
 
 /// The machine's cores (1 if it cannot tell).

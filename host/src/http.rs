@@ -4,10 +4,14 @@
 use std::borrow::Cow;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+
+use crate::app::SharedApp;
+use crate::client_addr::PeerAddr;
 
 /// Form bodies larger than this are refused (a token is at most a few KiB).
 pub const MAX_FORM_BODY: usize = 2 * 1024 * 1024;
@@ -26,6 +30,8 @@ pub enum ApiError {
     /// The database did not answer; details go to the log, not to the client.
     #[error("service unavailable: database not reachable")]
     Database(#[source] sea_orm::DbErr),
+    #[error("too many logins pending from this address; retry later")]
+    TooManyRequests { retry_after_seconds: i64 },
     #[error("internal error")]
     Internal(String),
 }
@@ -38,6 +44,7 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -65,7 +72,16 @@ impl IntoResponse for ApiError {
             ApiError::Internal(e) => tracing::error!(error = %e, "internal error"),
             _ => {}
         }
-        json_response(self.status(), &json!({ "error": self.to_string() }))
+        let mut response = json_response(self.status(), &json!({ "error": self.to_string() }));
+        if let ApiError::TooManyRequests {
+            retry_after_seconds,
+        } = self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+        }
+        response
     }
 }
 
@@ -91,6 +107,30 @@ pub fn found(location: &str) -> Response {
         Err(_) => {
             ApiError::BadRequest("`next` is not an allowed redirect target".into()).into_response()
         }
+    }
+}
+
+/// The client's address: the connection's peer, or what a trusted proxy reports for it in
+/// `X-Forwarded-For` (see `crate::client_addr`). Unspecified (`0.0.0.0`) when the request did
+/// not come through the server's accept loop.
+pub struct ClientIp(pub std::net::IpAddr);
+
+impl FromRequestParts<SharedApp> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &SharedApp,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<PeerAddr>()
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.0.ip());
+        let forwarded_for = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        Ok(ClientIp(app.trusted_proxies.client(peer, forwarded_for)))
     }
 }
 

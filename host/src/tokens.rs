@@ -16,12 +16,24 @@ use crate::keys::{KeyError, KeyRing};
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
+/// The longest `service` name `authorize` takes (the original took any string; a longer one
+/// gets 400, so that names cannot be used to fill memory or the permission tokens).
+pub const MAX_SERVICE_LEN: usize = 256;
+
 /// Clock skew allowed on `exp` when verifying user tokens.
 const VERIFY_LEEWAY_SECONDS: i64 = 30;
 
-/// Verified user tokens remembered (about 0.5 KB each at most) and for how long.
-const VERIFIED_TOKENS_KEPT: u64 = 10_000;
+/// How long verified user tokens are remembered.
 const VERIFIED_TOKENS_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Bytes counted for a cache entry on top of its strings (allocation headers, the cache's own
+/// bookkeeping per entry).
+const CACHE_ENTRY_OVERHEAD: usize = 160;
+
+/// The weight of a cache entry of `bytes` bytes of text, for moka's `u32` weigher.
+fn weight(bytes: usize) -> u32 {
+    u32::try_from(bytes.saturating_add(CACHE_ENTRY_OVERHEAD)).unwrap_or(u32::MAX)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -133,15 +145,23 @@ impl TokenService {
             permission_token_seconds: i64::try_from(config.tokens.permission_token_seconds)
                 .unwrap_or(i64::MAX),
             legacy: config.tokens.legacy_user_tokens,
-            permission_cache: config.tokens.permission_token_cache.then(|| {
-                let half = (config.tokens.permission_token_seconds / 2).max(1);
-                moka::sync::Cache::builder()
-                    .max_capacity(100_000)
-                    .time_to_live(std::time::Duration::from_secs(half))
-                    .build()
-            }),
+            permission_cache: (config.tokens.permission_token_cache
+                && config.caches.permission_tokens_mib > 0)
+                .then(|| {
+                    let half = (config.tokens.permission_token_seconds / 2).max(1);
+                    moka::sync::Cache::builder()
+                        .max_capacity(crate::app::mib(config.caches.permission_tokens_mib))
+                        .weigher(|key: &String, (token, _): &(String, i64)| {
+                            weight(key.len() + token.len())
+                        })
+                        .time_to_live(std::time::Duration::from_secs(half))
+                        .build()
+                }),
             verified: moka::sync::Cache::builder()
-                .max_capacity(VERIFIED_TOKENS_KEPT)
+                .max_capacity(crate::app::mib(config.caches.verified_tokens_mib))
+                .weigher(|token: &String, (user, _): &(VerifiedUser, i64)| {
+                    weight(token.len() + user.userid.len())
+                })
                 .time_to_live(VERIFIED_TOKENS_TTL)
                 .build_with_hasher(foldhash::fast::RandomState::default()),
             hmac_key: hmac::Key::new(hmac::HMAC_SHA256, secret),
@@ -157,6 +177,17 @@ impl TokenService {
 
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// Bytes held by the permission-token cache and the memory of verified tokens, by the
+    /// caches' own weighing (tests, metrics).
+    pub fn cache_bytes(&self) -> (u64, u64) {
+        let permission = self.permission_cache.as_ref().map_or(0, |c| {
+            c.run_pending_tasks();
+            c.weighted_size()
+        });
+        self.verified.run_pending_tasks();
+        (permission, self.verified.weighted_size())
     }
 
     pub fn keys(&self) -> &KeyRing {

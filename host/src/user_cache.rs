@@ -1,9 +1,11 @@
 //! A short-lived cache of user rows for token checks: `check` and `authorize` need the user on
 //! every request, and most requests come from the same few users again and again. Writes made
-//! by this replica invalidate at once; the time to live bounds how late another replica's write
-//! (a logout) is seen here.
+//! by this replica invalidate at once, with no window (see `fill`); the time to live bounds how
+//! late another replica's write (a logout) is seen here. Entries are weighed in bytes against a
+//! budget, so the cache cannot grow past it whatever the requests.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -12,6 +14,10 @@ use sea_orm::{DatabaseConnection, DbErr};
 use crate::db::user::Model as User;
 use crate::users;
 
+/// Bytes counted for an entry on top of its strings (the `Arc`, the row's fixed fields, the
+/// cache's own bookkeeping).
+const ENTRY_OVERHEAD: usize = 256;
+
 /// A user row and its `check` answer, rendered once per cache fill.
 pub struct CachedUser {
     pub user: User,
@@ -19,13 +25,27 @@ pub struct CachedUser {
 }
 
 impl CachedUser {
-    fn new(user: User) -> CachedUser {
+    pub fn new(user: User) -> CachedUser {
         let body =
             serde_json::json!({ "authenticated": true, "profile": users::full_profile(&user) });
         CachedUser {
             user,
             check_body: Bytes::from(body.to_string()),
         }
+    }
+
+    /// Bytes this entry holds, roughly.
+    fn weight(&self) -> usize {
+        let u = &self.user;
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        ENTRY_OVERHEAD
+            + 2 * u.id.len()
+            + text(&u.provider_id)
+            + text(&u.username)
+            + text(&u.name)
+            + text(&u.email)
+            + text(&u.avatar_url)
+            + self.check_body.len()
     }
 }
 
@@ -36,20 +56,38 @@ impl std::ops::Deref for CachedUser {
     }
 }
 
+/// Taken before reading a row from the database; a fill with a ticket older than the latest
+/// invalidation is dropped.
+#[derive(Debug, Clone, Copy)]
+pub struct FillTicket(u64);
+
 pub struct UserCache {
     cache: Option<moka::sync::Cache<String, Arc<CachedUser>>>,
+    /// Bumped by every invalidation on this replica.
+    generation: AtomicU64,
+    /// Fills hold it shared from comparing their ticket to inserting; invalidations hold it
+    /// exclusively around the bump and the removal. So a row read before a logout's UPDATE
+    /// is either inserted before the removal (and removed by it) or not inserted at all.
+    gate: RwLock<()>,
 }
 
 impl UserCache {
-    /// `ttl` zero turns the cache off.
-    pub fn new(ttl: Duration) -> UserCache {
-        let cache = (!ttl.is_zero()).then(|| {
+    /// `ttl` zero turns the cache off; `budget_bytes` bounds what it holds.
+    pub fn new(ttl: Duration, budget_bytes: u64) -> UserCache {
+        let cache = (!ttl.is_zero() && budget_bytes > 0).then(|| {
             moka::sync::Cache::builder()
-                .max_capacity(100_000)
+                .max_capacity(budget_bytes)
+                .weigher(|key: &String, value: &Arc<CachedUser>| {
+                    u32::try_from(key.len() + value.weight()).unwrap_or(u32::MAX)
+                })
                 .time_to_live(ttl)
                 .build()
         });
-        UserCache { cache }
+        UserCache {
+            cache,
+            generation: AtomicU64::new(0),
+            gate: RwLock::new(()),
+        }
     }
 
     /// The user `id` if it is in the cache; never touches the database.
@@ -66,19 +104,97 @@ impl UserCache {
         if let Some(user) = self.cached(id) {
             return Ok(Some(user));
         }
+        let ticket = self.ticket();
         let user = users::get(db, id)
             .await?
             .map(|u| Arc::new(CachedUser::new(u)));
-        if let (Some(cache), Some(user)) = (&self.cache, &user) {
-            cache.insert(id.to_string(), user.clone());
+        if let Some(user) = &user {
+            self.fill(ticket, id, user.clone());
         }
         Ok(user)
     }
 
+    /// Take before reading the row that `fill` will insert.
+    pub fn ticket(&self) -> FillTicket {
+        FillTicket(self.generation.load(Ordering::Acquire))
+    }
+
+    /// Inserts a row read after `ticket` was taken, unless an invalidation came in between
+    /// (the row may predate it). Any invalidation drops concurrent fills of every user: they
+    /// are rare (login, username, logout), and the next request fills again.
+    pub fn fill(&self, ticket: FillTicket, id: &str, user: Arc<CachedUser>) {
+        let Some(cache) = &self.cache else { return };
+        let _shared = self.gate.read().unwrap_or_else(|e| e.into_inner());
+        if self.generation.load(Ordering::Acquire) == ticket.0 {
+            cache.insert(id.to_string(), user);
+        }
+    }
+
     /// Forget `id` after a write (login, username, logout).
     pub fn invalidate(&self, id: &str) {
+        let _exclusive = self.gate.write().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
         if let Some(cache) = &self.cache {
             cache.invalidate(id);
         }
+    }
+
+    /// Bytes held now, by the cache's own count (tests, metrics).
+    pub fn weighted_size(&self) -> u64 {
+        self.cache.as_ref().map_or(0, |c| {
+            c.run_pending_tasks();
+            c.weighted_size()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, name: &str) -> Arc<CachedUser> {
+        Arc::new(CachedUser::new(User {
+            id: id.into(),
+            provider_id: None,
+            username: None,
+            name: Some(name.into()),
+            email: Some(format!("{id}@example.org")),
+            avatar_url: None,
+            join_date: None,
+            last_login: None,
+            tokens_valid_after: None,
+        }))
+    }
+
+    #[test]
+    fn a_fill_read_before_an_invalidation_is_dropped() {
+        let cache = UserCache::new(Duration::from_secs(60), 1 << 20);
+        let ticket = cache.ticket();
+        // A logout's UPDATE and invalidation land between the read and the fill.
+        cache.invalidate("u1");
+        cache.fill(ticket, "u1", user("u1", "stale"));
+        assert!(cache.cached("u1").is_none(), "stale row put back");
+        // A fill that read after the invalidation is kept.
+        let ticket = cache.ticket();
+        cache.fill(ticket, "u1", user("u1", "fresh"));
+        assert_eq!(
+            cache.cached("u1").map(|u| u.user.name.clone()),
+            Some(Some("fresh".into()))
+        );
+    }
+
+    #[test]
+    fn the_budget_bounds_the_bytes_held() {
+        let budget = 64 * 1024;
+        let cache = UserCache::new(Duration::from_secs(60), budget);
+        for i in 0..2_000 {
+            let id = format!("{i:032x}");
+            cache.fill(cache.ticket(), &id, user(&id, &"n".repeat(500)));
+        }
+        let held = cache.weighted_size();
+        assert!(
+            held > 0 && held <= budget,
+            "{held} bytes held, budget {budget}"
+        );
     }
 }

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_users;
 mod m20261127_000002_login_states;
+mod m20261130_000003_login_binding;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_users::Migration),
             Box::new(m20261127_000002_login_states::Migration),
+            Box::new(m20261130_000003_login_binding::Migration),
         ]
     }
 }

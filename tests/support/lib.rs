@@ -200,10 +200,7 @@ impl TestServer {
         let handle = ServerHandle::start(app.clone(), "127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("bind");
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
+        let client = browser();
         TestServer {
             base: format!("http://{}", handle.addr),
             prefix,
@@ -279,6 +276,15 @@ impl TestServer {
         self.app.db.clone().close().await.ok();
         self.db
     }
+}
+
+/// A client that acts like one browser: keeps its cookies, does not follow redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("client")
 }
 
 /// Decodes a JWT's header and payload without verifying.

@@ -13,6 +13,10 @@ pub struct Model {
     pub nonce: String,
     /// Unix seconds.
     pub expires_at: i64,
+    /// SHA-256 (hex) of the binding cookie given to the browser that started the login.
+    pub browser_hash: String,
+    /// The client address (or IPv6 /64) that started it, for the per-client limit.
+    pub client: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,14 +1,27 @@
 //! The login flow: `login/<provider>` stores a one-time state (provider, next, PKCE verifier,
-//! nonce, 10 minutes) in the database, so any replica can finish the login, and sends the browser
-//! upstream; `oauth_callback` consumes the state once, exchanges the code, and sends the browser
-//! to `next` with `jwt=` or `error=`. Only an unknown state gets a JSON 400 (there is no `next`
-//! to go back to); nothing here answers 500 or creates a user on failure.
+//! nonce, 10 minutes) in the database, so any replica can finish the login, gives the browser a
+//! binding cookie, and sends it upstream; `oauth_callback` checks the cookie (RFC 9700 §4.7: a
+//! callback URL opened in another browser must not log that browser in), consumes the state
+//! once, exchanges the code, and sends the browser to `next` with `jwt=` or `error=`. Only an
+//! unknown state gets a JSON 400 (there is no `next` to go back to); nothing here answers 500
+//! or creates a user on failure.
+//!
+//! Each client address (IPv6: its /64) may have `[login] max_pending_per_client` logins
+//! pending at once; more get 429 with `Retry-After`, so a flood of starts cannot fill the table.
 
+use std::net::IpAddr;
+
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
 
 use super::{LoginError, UpstreamProfile};
 use crate::app::App;
@@ -48,15 +61,96 @@ fn fail(provider: &str, next: &str, error: &LoginError) -> Response {
     found(&merge_query_param(next, "error", error.code()))
 }
 
-/// `GET P login/<provider>?next`: a 302 to the upstream.
-pub async fn start(app: &App, provider: &str, params: &Params) -> Result<Response, ApiError> {
+/// The binding cookie of `state`: one per login, so that two logins started in two tabs of
+/// one browser can both finish.
+fn cookie_name(state: &str) -> String {
+    let short: String = state.chars().take(16).collect();
+    format!("authhost_login_{short}")
+}
+
+/// What the database keeps of a binding cookie's value.
+fn binding_hash(value: &str) -> String {
+    hex::encode(digest(&SHA256, value.as_bytes()))
+}
+
+/// `Set-Cookie` for the binding of `state`: only sent back to this host's routes, never
+/// readable by scripts, sent on the upstream's top-level redirect back (Lax), `Secure` when the
+/// external address is https. `value` empty (with `max_age` 0) removes it.
+fn binding_cookie(app: &App, state: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
+    let secure = if app.config.server.external_address.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{}={value}; Path={}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
+        cookie_name(state),
+        app.config.server.prefix,
+    ))
+    .ok()
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn request_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
+}
+
+fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// Refuses a start when `client` already has `max` logins pending: 429 with the seconds until
+/// its oldest one expires.
+async fn check_pending(db: &DatabaseConnection, client: &str, max: u32) -> Result<(), ApiError> {
+    let pending = LoginStates::find()
+        .filter(login_state::Column::Client.eq(client))
+        .filter(login_state::Column::ExpiresAt.gte(now()))
+        .count(db)
+        .await?;
+    if pending < u64::from(max) {
+        return Ok(());
+    }
+    let oldest: Option<i64> = LoginStates::find()
+        .select_only()
+        .column(login_state::Column::ExpiresAt)
+        .filter(login_state::Column::Client.eq(client))
+        .filter(login_state::Column::ExpiresAt.gte(now()))
+        .order_by_asc(login_state::Column::ExpiresAt)
+        .into_tuple()
+        .one(db)
+        .await?;
+    metrics::counter!("authhost_login_starts_refused_total").increment(1);
+    Err(ApiError::TooManyRequests {
+        retry_after_seconds: oldest.map_or(STATE_SECONDS, |e| e - now() + 1).max(1),
+    })
+}
+
+/// `GET P login/<provider>?next`: a 302 to the upstream, with the binding cookie.
+pub async fn start(
+    app: &App,
+    provider: &str,
+    client: IpAddr,
+    params: &Params,
+) -> Result<Response, ApiError> {
     let upstream = app.upstreams.get(provider).ok_or(ApiError::NotFound)?;
     let next = checked_next(app, params.get("next"))?;
-    let (state, nonce, verifier) = (random(32)?, random(32)?, random(48)?);
+    let client = crate::client_addr::bucket(client).to_string();
     LoginStates::delete_many()
         .filter(login_state::Column::ExpiresAt.lt(now()))
         .exec(&app.db)
         .await?;
+    check_pending(&app.db, &client, app.config.login.max_pending_per_client).await?;
+    let (state, nonce, verifier, binding) = (random(32)?, random(32)?, random(48)?, random(32)?);
     LoginStates::insert(login_state::ActiveModel {
         state: Set(state.clone()),
         provider: Set(provider.to_string()),
@@ -64,11 +158,16 @@ pub async fn start(app: &App, provider: &str, params: &Params) -> Result<Respons
         pkce_verifier: Set(verifier.clone()),
         nonce: Set(nonce.clone()),
         expires_at: Set(now() + STATE_SECONDS),
+        browser_hash: Set(binding_hash(&binding)),
+        client: Set(client),
     })
     .exec_without_returning(&app.db)
     .await?;
     match upstream.authorize_url(&state, &nonce, &verifier).await {
-        Ok(url) => Ok(found(&url)),
+        Ok(url) => Ok(with_cookie(
+            found(&url),
+            binding_cookie(app, &state, &binding, STATE_SECONDS),
+        )),
         Err(e) => {
             consume(&app.db, &state).await?;
             Ok(fail(provider, &next, &e))
@@ -90,16 +189,44 @@ async fn consume(db: &DatabaseConnection, state: &str) -> Result<Option<LoginSta
     Ok((deleted.rows_affected == 1).then_some(row))
 }
 
-/// `GET P oauth_callback?state&code` (or `&error`): a 302 to `next`.
-pub async fn callback(app: &App, params: &Params) -> Result<Response, ApiError> {
+/// `GET P oauth_callback?state&code` (or `&error`): a 302 to `next`. A browser without the
+/// binding cookie of `state` gets `error=` and the state stays, so the browser that started
+/// the login can still finish it.
+pub async fn callback(
+    app: &App,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Response, ApiError> {
     let unknown = || ApiError::BadRequest("unknown or already used login state".into());
-    let state = params.get("state").ok_or_else(unknown)?;
+    let state = params
+        .get("state")
+        .filter(|s| !s.is_empty() && s.len() <= 128)
+        .ok_or_else(unknown)?;
+    let pending = LoginStates::find_by_id(state.to_string())
+        .one(&app.db)
+        .await?
+        .ok_or_else(unknown)?;
+    let presented = request_cookie(headers, &cookie_name(state)).map(binding_hash);
+    let bound = presented.is_some_and(|hash| {
+        verify_slices_are_equal(hash.as_bytes(), pending.browser_hash.as_bytes()).is_ok()
+    });
+    if !bound {
+        return Ok(fail(
+            &pending.provider,
+            &pending.next,
+            &LoginError::OtherBrowser,
+        ));
+    }
     let row = consume(&app.db, state).await?.ok_or_else(unknown)?;
     let (provider, next) = (row.provider.as_str(), row.next.as_str());
-    match finish(app, &row, params).await {
-        Ok(token) => Ok(found(&merge_query_param(next, "jwt", &token))),
-        Err(e) => Ok(fail(provider, next, &e)),
-    }
+    let spent = binding_cookie(app, state, "", 0);
+    Ok(with_cookie(
+        match finish(app, &row, params).await {
+            Ok(token) => found(&merge_query_param(next, "jwt", &token)),
+            Err(e) => fail(provider, next, &e),
+        },
+        spent,
+    ))
 }
 
 async fn finish(app: &App, row: &LoginState, params: &Params) -> Result<String, LoginError> {

@@ -34,6 +34,9 @@ pub enum LoginError {
     Denied(String),
     #[error("login state expired")]
     Expired,
+    /// The callback came to a browser that did not start this login (no binding cookie).
+    #[error("the login was started in another browser")]
+    OtherBrowser,
     #[error("invalid callback: {0}")]
     InvalidRequest(String),
     #[error("upstream error: {0}")]
@@ -51,6 +54,7 @@ impl LoginError {
         match self {
             LoginError::Denied(_) => "access_denied",
             LoginError::Expired => "expired_state",
+            LoginError::OtherBrowser => "browser_mismatch",
             LoginError::InvalidRequest(_) => "invalid_request",
             LoginError::Upstream(_) => "upstream_error",
             LoginError::Timeout => "upstream_timeout",

@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::app::{App, SharedApp};
 use crate::http::{ApiError, Params, found};
 use crate::sessions;
+use crate::tokens::MAX_SERVICE_LEN;
 use crate::user_cache::CachedUser;
 use crate::users::{self, UsernameError};
 
@@ -56,6 +57,11 @@ pub async fn authorize(State(app): State<SharedApp>, params: Params) -> Result<R
     let Some(service) = params.get("service") else {
         return Ok(denied());
     };
+    if service.len() > MAX_SERVICE_LEN {
+        return Err(ApiError::BadRequest(format!(
+            "service must be at most {MAX_SERVICE_LEN} bytes"
+        )));
+    }
     let Some(user) = authenticated_user(&app, params.token().as_deref()).await? else {
         return Ok(denied());
     };
