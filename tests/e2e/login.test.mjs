@@ -201,3 +201,61 @@ test('google, with its issuer pointed at the same provider', async () => {
   assert.equal(me.profile.provider_id, 'google:dave');
   assert.equal(me.profile.email, 'dave@example.org');
 });
+
+test('a callback URL opened in another browser logs nobody in; the browser that started the login finishes it', async () => {
+  const profiles = [0, 1].map(() => fs.mkdtempSync(path.join(os.tmpdir(), 'authhost-e2e-profile-')));
+  const [first, second] = await Promise.all(profiles.map((p) =>
+    chromium.launchPersistentContext(p, { executablePath: CHROMIUM, headless: true, args: ARGS })));
+  try {
+    // The first browser logs in upstream, but its way back to authhost is held: the URL is
+    // what an attacker would pass on.
+    const page = await first.newPage();
+    // Redirects are followed inside the browser, out of reach of routing, so the provider's
+    // redirect chain after the consent is walked here, in the same browser's cookie jar, and
+    // stopped at the redirect to the callback.
+    let callbackUrl;
+    const idpBase = idp.issuer.replace(/\/$/, '');
+    const idpRoutes = `${idpBase}/**`;
+    await page.route(idpRoutes, async (route) => {
+      let response = await route.fetch({ maxRedirects: 0 });
+      let location = new URL(response.headers().location || '/', route.request().url()).toString();
+      while (response.status() >= 300 && response.status() < 400 && location.startsWith(idpBase)) {
+        response = await page.request.get(location, { maxRedirects: 0 });
+        location = new URL(response.headers().location || '/', location).toString();
+      }
+      if (response.status() >= 300 && response.status() < 400 && location.startsWith(`${AUTH}/auth/oauth_callback`)) {
+        callbackUrl = location;
+        await route.abort();
+      } else {
+        await route.fulfill({ response });
+      }
+    });
+    await page.goto(`${APP}/app?provider=myidp`);
+    await page.waitForURL(/\/interaction\//, { timeout: 15000 });
+    await page.fill('input[name=login]', 'erin');
+    await page.fill('input[name=password]', 'any password');
+    await page.click('button[type=submit]');
+    await page.waitForSelector('button:has-text("Continue")', { timeout: 15000 });
+    await page.click('button:has-text("Continue")');
+    for (let i = 0; !callbackUrl && i < 150; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(callbackUrl, 'the callback was not reached');
+
+    const other = await second.newPage();
+    await other.goto(callbackUrl);
+    await other.waitForURL((u) => u.toString().startsWith(`${APP}/landing`), { timeout: 15000 });
+    const refused = new URL(other.url());
+    assert.equal(refused.searchParams.get('error'), 'browser_mismatch');
+    assert.equal(refused.searchParams.get('jwt'), null);
+
+    await page.unroute(idpRoutes);
+    await page.goto(callbackUrl);
+    await page.waitForURL((u) => u.toString().startsWith(`${APP}/landing`), { timeout: 15000 });
+    const landed = new URL(page.url());
+    const me = await check(landed.searchParams.get('jwt'));
+    assert.equal(me.authenticated, true);
+    assert.equal(me.profile.email, 'erin@example.org');
+  } finally {
+    await Promise.all([first.close(), second.close()]);
+    for (const p of profiles) fs.rmSync(p, { recursive: true, force: true });
+  }
+});
