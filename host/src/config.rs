@@ -51,6 +51,83 @@ impl Serialize for Secret {
     }
 }
 
+/// `tokens.user_token_algorithm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum UserTokenAlgorithm {
+    /// HMAC with a key derived from the signing key (the default).
+    #[default]
+    #[serde(rename = "HS256")]
+    Hs256,
+    /// The signing key itself.
+    #[serde(rename = "RS256")]
+    Rs256,
+}
+
+/// `server.log_format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum LogFormat {
+    /// Readable lines.
+    #[default]
+    #[serde(rename = "text")]
+    Text,
+    /// One JSON object per line.
+    #[serde(rename = "json")]
+    Json,
+}
+
+/// `providers.<name>.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProviderKind {
+    #[serde(rename = "dev")]
+    Dev,
+    #[serde(rename = "google")]
+    Google,
+    #[serde(rename = "github")]
+    GitHub,
+    #[serde(rename = "oidc")]
+    Oidc,
+}
+
+/// `providers.<name>.client_auth`: how the client secret goes to the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientAuth {
+    /// HTTP Basic authentication (the OpenID Connect default).
+    #[serde(rename = "client_secret_basic")]
+    ClientSecretBasic,
+    /// In the form body (GitHub's only way).
+    #[serde(rename = "client_secret_post")]
+    ClientSecretPost,
+}
+
+/// The keys that take one of a fixed set of words, with the words and the value put in place of
+/// a wrong one so that the rest of the configuration is still checked (`check_choices`).
+const CHOICES: [(&str, &[&str], &str); 2] = [
+    ("tokens.user_token_algorithm", &["HS256", "RS256"], "HS256"),
+    ("server.log_format", &["text", "json"], "text"),
+];
+const PROVIDER_KINDS: &[&str] = &["dev", "google", "github", "oidc"];
+const CLIENT_AUTHS: &[&str] = &["client_secret_basic", "client_secret_post"];
+
+/// Upper bounds of durations and sizes: beyond them a value is a mistake (and some would
+/// overflow the caches' timers).
+pub mod bounds {
+    pub const USER_TOKEN_DAYS: u32 = 3650;
+    /// One year.
+    pub const PERMISSION_TOKEN_SECONDS: u64 = 31_536_000;
+    /// One hour.
+    pub const USER_CACHE_MS: u64 = 3_600_000;
+    pub const DATABASE_MAX_CONNECTIONS: u32 = 10_000;
+    /// Ten minutes.
+    pub const CALL_TIMEOUT_MS: u64 = 600_000;
+    /// Ten minutes.
+    pub const PROVIDER_TIMEOUT_MS: u64 = 600_000;
+    /// One hour.
+    pub const SHUTDOWN_GRACE_SECONDS: u64 = 3600;
+    pub const MAX_CONNECTIONS: usize = 1_000_000;
+    /// One hour.
+    pub const CONNECTION_TIMEOUT_MS: u64 = 3_600_000;
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -74,7 +151,7 @@ pub struct ServerConfig {
     pub external_address: String,
     pub data_dir: PathBuf,
     /// `text` (readable) or `json`.
-    pub log_format: String,
+    pub log_format: LogFormat,
     /// Run pending migrations at start (`authhost migrate` runs them on demand).
     pub run_migrations: bool,
     /// Connections served at once; more wait in the kernel's backlog.
@@ -101,7 +178,7 @@ impl Default for ServerConfig {
             prefix: "/auth/".into(),
             external_address: "http://127.0.0.1:8000".into(),
             data_dir: PathBuf::from("data"),
-            log_format: "text".into(),
+            log_format: LogFormat::Text,
             run_migrations: true,
             max_connections: 4096,
             shutdown_grace_seconds: 10,
@@ -154,7 +231,7 @@ pub struct TokensConfig {
     pub user_token_days: u32,
     pub permission_token_seconds: u64,
     /// `HS256` (default; key derived from the signing key) or `RS256`.
-    pub user_token_algorithm: String,
+    pub user_token_algorithm: UserTokenAlgorithm,
     /// Compatibility: also accept the original's user tokens (HS256 keyed with sha256 of the PEM).
     pub legacy_user_tokens: bool,
     /// `iss` of every token; empty means `external_address` + `prefix`.
@@ -169,7 +246,7 @@ impl Default for TokensConfig {
         TokensConfig {
             user_token_days: 14,
             permission_token_seconds: 3600,
-            user_token_algorithm: "HS256".into(),
+            user_token_algorithm: UserTokenAlgorithm::Hs256,
             legacy_user_tokens: false,
             issuer: String::new(),
             permission_token_cache: true,
@@ -239,7 +316,7 @@ impl Default for PluginsConfig {
 pub struct ProviderConfig {
     pub enabled: Option<bool>,
     /// `oidc` for extra OpenID Connect providers; implied for `google`, `github` and `dev`.
-    pub kind: Option<String>,
+    pub kind: Option<ProviderKind>,
     pub client_id: String,
     pub client_secret: Secret,
     pub issuer: Option<String>,
@@ -247,7 +324,8 @@ pub struct ProviderConfig {
     pub token_url: Option<String>,
     pub api_url: Option<String>,
     pub scopes: Option<Vec<String>>,
-    pub client_auth: Option<String>,
+    /// OpenID Connect providers: `client_secret_basic` (default) or `client_secret_post`.
+    pub client_auth: Option<ClientAuth>,
     /// How long one call to this upstream may take (default 10 000).
     pub timeout_ms: Option<u64>,
 }
@@ -370,24 +448,25 @@ impl Config {
         let figment = figment
             .merge(AuthhostEnv(env.clone()))
             .merge(OriginalEnv(env.clone()));
-        let config: Config = figment.extract().map_err(|errors| {
-            ConfigErrors(
-                errors
-                    .into_iter()
-                    .map(|e| ConfigError {
-                        key: if e.path.is_empty() {
-                            "config".into()
-                        } else {
-                            e.path.join(".")
-                        },
-                        message: match &e.metadata {
-                            Some(m) => format!("{} (from {})", e.kind, m.name),
-                            None => e.kind.to_string(),
-                        },
-                    })
-                    .collect(),
-            )
-        })?;
+        // A wrong word is reported with every other problem, not alone as a type error would be.
+        let (figment, mut errors) = check_choices(figment);
+        let config: Config = match figment.extract() {
+            Ok(config) => config,
+            Err(extract_errors) => {
+                errors.extend(extract_errors.into_iter().map(|e| ConfigError {
+                    key: if e.path.is_empty() {
+                        "config".into()
+                    } else {
+                        e.path.join(".")
+                    },
+                    message: match &e.metadata {
+                        Some(m) => format!("{} (from {})", e.kind, m.name),
+                        None => e.kind.to_string(),
+                    },
+                }));
+                return Err(ConfigErrors(errors));
+            }
+        };
         let mut config = config.normalized();
         if let Some(path) = env.get("AUTHHOST_PLUGIN_PATH") {
             config.plugins.search_path = path
@@ -396,7 +475,7 @@ impl Config {
                 .map(PathBuf::from)
                 .collect();
         }
-        let errors = config.validate();
+        errors.extend(config.validate());
         if errors.is_empty() {
             Ok(config)
         } else {
@@ -465,30 +544,12 @@ impl Config {
                 format!("`{}` is not an http(s) URL", self.server.external_address),
             ),
         }
-        if !matches!(self.server.log_format.as_str(), "text" | "json") {
-            err(
-                "server.log_format",
-                format!("`{}` is neither `text` nor `json`", self.server.log_format),
-            );
-        }
-        if self.server.max_connections == 0 {
-            err("server.max_connections", "must be at least 1".into());
-        }
-        if self.server.max_connections_per_client == 0 {
-            err(
-                "server.max_connections_per_client",
-                "must be at least 1".into(),
-            );
-        }
-        for (key, ms) in [
-            (
-                "server.header_read_timeout_ms",
-                self.server.header_read_timeout_ms,
-            ),
-            ("server.idle_timeout_ms", self.server.idle_timeout_ms),
-        ] {
-            if !(100..=3_600_000).contains(&ms) {
-                err(key, "must be between 100 and 3600000 (one hour)".into());
+        for (key, value, min, max, unit) in self.bounded_values() {
+            if !(min..=max).contains(&value) {
+                err(
+                    &key,
+                    format!("{value} is out of range: must be between {min} and {max}{unit}"),
+                );
             }
         }
         for (i, proxy) in self.server.trusted_proxies.iter().enumerate() {
@@ -540,24 +601,6 @@ impl Config {
                 "must start with sqlite: or postgres://".into(),
             );
         }
-        if self.tokens.user_token_days == 0 {
-            err("tokens.user_token_days", "must be at least 1".into());
-        }
-        if self.tokens.permission_token_seconds == 0 {
-            err(
-                "tokens.permission_token_seconds",
-                "must be at least 1".into(),
-            );
-        }
-        if !matches!(self.tokens.user_token_algorithm.as_str(), "HS256" | "RS256") {
-            err(
-                "tokens.user_token_algorithm",
-                format!(
-                    "`{}` is neither HS256 nor RS256",
-                    self.tokens.user_token_algorithm
-                ),
-            );
-        }
         for (i, entry) in self.redirects.allowed.iter().enumerate() {
             if let Err(e) = crate::redirects::AllowedTarget::parse(entry) {
                 err(&format!("redirects.allowed[{i}]"), e);
@@ -577,9 +620,6 @@ impl Config {
         if let Err(e) = parse_extensions(&self.plugins.extensions) {
             err("plugins.extensions", e);
         }
-        if self.plugins.call_timeout_ms == 0 {
-            err("plugins.call_timeout_ms", "must be at least 1".into());
-        }
         if !(1..=1024).contains(&self.plugins.max_concurrent_calls) {
             err(
                 "plugins.max_concurrent_calls",
@@ -589,22 +629,24 @@ impl Config {
         for (name, p) in &self.providers {
             let key = format!("providers.{name}");
             let kind = p.kind_for(name);
-            if !matches!(kind, "dev" | "google" | "github" | "oidc") {
-                err(
-                    &format!("{key}.kind"),
-                    format!("unknown provider kind `{kind}`"),
-                );
+            if kind == ProviderKind::Dev || p.enabled == Some(false) {
                 continue;
             }
-            if kind == "dev" || p.enabled == Some(false) {
-                continue;
+            if kind == ProviderKind::GitHub && p.client_auth == Some(ClientAuth::ClientSecretBasic)
+            {
+                err(
+                    &format!("{key}.client_auth"),
+                    "GitHub takes the client secret in the form body only: \
+                     leave client_auth out or set client_secret_post"
+                        .into(),
+                );
             }
             let has_id = !p.client_id.trim().is_empty();
             let has_secret = !p.client_secret.is_empty();
             if has_id != has_secret || (p.enabled == Some(true) && !has_id) {
                 err(&key, "needs both client_id and client_secret".into());
             }
-            if kind == "oidc" && p.issuer.as_deref().unwrap_or("").is_empty() {
+            if kind == ProviderKind::Oidc && p.issuer.as_deref().unwrap_or("").is_empty() {
                 err(
                     &format!("{key}.issuer"),
                     "an OpenID Connect provider needs an issuer URL".into(),
@@ -612,6 +654,98 @@ impl Config {
             }
         }
         errors
+    }
+
+    /// Every bounded number: (key, value, least, most, what the most is in words).
+    fn bounded_values(&self) -> Vec<(String, u64, u64, u64, &'static str)> {
+        let s = &self.server;
+        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        let mut out = vec![
+            (
+                "server.max_connections".to_string(),
+                count(s.max_connections),
+                1,
+                count(bounds::MAX_CONNECTIONS),
+                "",
+            ),
+            (
+                "server.max_connections_per_client".into(),
+                count(s.max_connections_per_client),
+                1,
+                count(bounds::MAX_CONNECTIONS),
+                "",
+            ),
+            (
+                "server.shutdown_grace_seconds".into(),
+                s.shutdown_grace_seconds,
+                0,
+                bounds::SHUTDOWN_GRACE_SECONDS,
+                " (one hour)",
+            ),
+            (
+                "server.header_read_timeout_ms".into(),
+                s.header_read_timeout_ms,
+                100,
+                bounds::CONNECTION_TIMEOUT_MS,
+                " (one hour)",
+            ),
+            (
+                "server.idle_timeout_ms".into(),
+                s.idle_timeout_ms,
+                100,
+                bounds::CONNECTION_TIMEOUT_MS,
+                " (one hour)",
+            ),
+            (
+                "tokens.user_token_days".into(),
+                u64::from(self.tokens.user_token_days),
+                1,
+                u64::from(bounds::USER_TOKEN_DAYS),
+                " (ten years)",
+            ),
+            (
+                "tokens.permission_token_seconds".into(),
+                self.tokens.permission_token_seconds,
+                1,
+                bounds::PERMISSION_TOKEN_SECONDS,
+                " (one year)",
+            ),
+            (
+                "database.user_cache_ms".into(),
+                self.database.user_cache_ms,
+                0,
+                bounds::USER_CACHE_MS,
+                " (one hour)",
+            ),
+            (
+                "plugins.call_timeout_ms".into(),
+                self.plugins.call_timeout_ms,
+                1,
+                bounds::CALL_TIMEOUT_MS,
+                " (ten minutes)",
+            ),
+        ];
+        if let Some(n) = self.database.max_connections {
+            out.push((
+                "database.max_connections".into(),
+                u64::from(n),
+                1,
+                u64::from(bounds::DATABASE_MAX_CONNECTIONS),
+                "",
+            ));
+        }
+        for (name, p) in &self.providers {
+            if let Some(ms) = p.timeout_ms {
+                out.push((
+                    format!("providers.{name}.timeout_ms"),
+                    ms,
+                    1,
+                    bounds::PROVIDER_TIMEOUT_MS,
+                    " (ten minutes)",
+                ));
+            }
+        }
+        out
     }
 
     /// The database URL, defaulting to a SQLite file in `data_dir`.
@@ -649,19 +783,115 @@ impl Config {
             .map_err(|_| ConfigErrors::one("server.listen", "not an address:port"))
     }
 
-    /// The effective configuration as TOML, secrets redacted.
+    /// The effective configuration as TOML, secrets redacted: the `Secret` fields, and in the
+    /// plugins' settings (`[plugins.config.*]`, at any depth) every value whose name looks
+    /// secret (`looks_secret`).
     pub fn to_redacted_toml(&self) -> String {
-        toml::to_string_pretty(self)
+        let mut value = match toml::Value::try_from(self) {
+            Ok(v) => v,
+            Err(e) => return format!("# cannot render configuration: {e}\n"),
+        };
+        if let Some(tables) = value
+            .get_mut("plugins")
+            .and_then(|p| p.get_mut("config"))
+            .and_then(toml::Value::as_table_mut)
+        {
+            for (_, settings) in tables.iter_mut() {
+                redact_secret_looking(settings);
+            }
+        }
+        toml::to_string_pretty(&value)
             .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }
 }
 
 impl ProviderConfig {
-    pub fn kind_for<'a>(&'a self, name: &'a str) -> &'a str {
-        self.kind.as_deref().unwrap_or(match name {
-            "dev" | "google" | "github" => name,
-            _ => "oidc",
+    /// `kind`, else implied by the name (`dev`, `google`, `github`), else `oidc`.
+    pub fn kind_for(&self, name: &str) -> ProviderKind {
+        self.kind.unwrap_or(match name {
+            "dev" => ProviderKind::Dev,
+            "google" => ProviderKind::Google,
+            "github" => ProviderKind::GitHub,
+            _ => ProviderKind::Oidc,
         })
+    }
+}
+
+/// Finds the keys that take one of a fixed set of words (`CHOICES`, provider `kind` and
+/// `client_auth`) holding another word, reports each by key with the words it may take, and puts
+/// a valid one in its place so that extraction goes on to report every other problem too.
+/// Values that are not strings are left to extraction (a type error).
+fn check_choices(figment: Figment) -> (Figment, Vec<ConfigError>) {
+    let mut errors = Vec::new();
+    let mut fixes = Dict::new();
+    let mut check = |path: Vec<String>, value: &Value, allowed: &[&str], fallback: &str| {
+        let Some(word) = value.as_str() else {
+            return;
+        };
+        if allowed.contains(&word) {
+            return;
+        }
+        errors.push(ConfigError {
+            key: path.join("."),
+            message: format!("`{word}` is not one of: {}", allowed.join(", ")),
+        });
+        insert_path(&mut fixes, &path, Value::from(fallback.to_string()));
+    };
+    for (key, allowed, fallback) in CHOICES {
+        if let Ok(value) = figment.find_value(key) {
+            let path = key.split('.').map(String::from).collect();
+            check(path, &value, allowed, fallback);
+        }
+    }
+    if let Ok(providers) = figment.find_value("providers")
+        && let Some(providers) = providers.as_dict()
+    {
+        for (name, provider) in providers {
+            let Some(provider) = provider.as_dict() else {
+                continue;
+            };
+            for (field, allowed, fallback) in [
+                ("kind", PROVIDER_KINDS, "oidc"),
+                ("client_auth", CLIENT_AUTHS, "client_secret_basic"),
+            ] {
+                if let Some(value) = provider.get(field) {
+                    let path = vec!["providers".into(), name.clone(), field.into()];
+                    check(path, value, allowed, fallback);
+                }
+            }
+        }
+    }
+    if fixes.is_empty() {
+        (figment, errors)
+    } else {
+        (figment.merge(Serialized::defaults(fixes)), errors)
+    }
+}
+
+/// Whether a plugin setting's name looks like it holds a secret: it contains `secret`,
+/// `password`, `token` or `key`, in any case (`api_key`, `clientSecret`, `TOKEN_URL`, ...).
+pub fn looks_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["secret", "password", "token", "key"]
+        .iter()
+        .any(|word| name.contains(word))
+}
+
+/// Replaces every value under a secret-looking name in `value` (tables and arrays, at any
+/// depth) with `"<redacted>"`.
+fn redact_secret_looking(value: &mut toml::Value) {
+    match value {
+        toml::Value::Table(table) => {
+            for (name, v) in table.iter_mut() {
+                if looks_secret(name) {
+                    *v = toml::Value::String("<redacted>".into());
+                } else {
+                    redact_secret_looking(v);
+                }
+            }
+        }
+        toml::Value::Array(items) => items.iter_mut().for_each(redact_secret_looking),
+        _ => {}
     }
 }
 
@@ -761,13 +991,13 @@ fn field_kind(path: &[String]) -> Option<Value> {
             "probe".into(),
             ProviderConfig {
                 enabled: Some(true),
-                kind: Some(String::new()),
+                kind: Some(ProviderKind::Oidc),
                 issuer: Some(String::new()),
                 auth_url: Some(String::new()),
                 token_url: Some(String::new()),
                 api_url: Some(String::new()),
                 scopes: Some(vec![]),
-                client_auth: Some(String::new()),
+                client_auth: Some(ClientAuth::ClientSecretBasic),
                 timeout_ms: Some(1),
                 ..ProviderConfig::default()
             },
@@ -952,6 +1182,214 @@ mod tests {
             .expect_err("invalid")
             .0;
         assert!(errs[0].to_string().contains("lisen"), "{}", errs[0]);
+    }
+
+    fn error_keys(toml: &str, env_pairs: &[(&str, &str)]) -> Vec<String> {
+        Config::from_toml_str(toml, &env(env_pairs))
+            .expect_err("invalid")
+            .0
+            .into_iter()
+            .map(|e| e.key)
+            .collect()
+    }
+
+    #[test]
+    fn out_of_range_durations_and_sizes_are_named_errors() {
+        // Values like these used to panic inside the cache crate at start.
+        let toml = r#"
+            [server]
+            shutdown_grace_seconds = 86400
+            max_connections = 2000000
+            max_connections_per_client = 0
+            idle_timeout_ms = 99
+            [database]
+            user_cache_ms = 9000000000000000000
+            max_connections = 0
+            [tokens]
+            user_token_days = 3651
+            permission_token_seconds = 9000000000000000000
+            [plugins]
+            call_timeout_ms = 600001
+            [providers.corp]
+            issuer = "https://idp.example"
+            client_id = "x"
+            client_secret = "y"
+            timeout_ms = 0
+        "#;
+        let errs = Config::from_toml_str(toml, &env(&[]))
+            .expect_err("invalid")
+            .0;
+        let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+        for k in [
+            "server.shutdown_grace_seconds",
+            "server.max_connections",
+            "server.max_connections_per_client",
+            "server.idle_timeout_ms",
+            "database.user_cache_ms",
+            "database.max_connections",
+            "tokens.user_token_days",
+            "tokens.permission_token_seconds",
+            "plugins.call_timeout_ms",
+            "providers.corp.timeout_ms",
+        ] {
+            assert!(keys.contains(&k), "{k} missing from {keys:?}");
+        }
+        let pts = errs
+            .iter()
+            .find(|e| e.key == "tokens.permission_token_seconds")
+            .expect("error");
+        assert!(pts.message.contains("31536000"), "{pts}");
+        // The same through the environment.
+        let mut keys = error_keys(
+            "",
+            &[
+                ("AUTHHOST_DATABASE__USER_CACHE_MS", "3600001"),
+                ("AUTHHOST_TOKENS__PERMISSION_TOKEN_SECONDS", "31536001"),
+            ],
+        );
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["database.user_cache_ms", "tokens.permission_token_seconds"]
+        );
+        // The bounds themselves are fine.
+        let c = Config::from_toml_str(
+            "[database]\nuser_cache_ms = 3600000\n[tokens]\nuser_token_days = 3650\n\
+             permission_token_seconds = 31536000\n[plugins]\ncall_timeout_ms = 600000\n\
+             [server]\nshutdown_grace_seconds = 3600\nmax_connections = 1000000\n",
+            &env(&[]),
+        )
+        .expect("valid");
+        assert_eq!(c.tokens.permission_token_seconds, 31_536_000);
+    }
+
+    #[test]
+    fn words_are_typed_and_a_typo_is_a_named_error_among_the_others() {
+        let toml = r#"
+            [server]
+            listen = "nope"
+            log_format = "JSON"
+            [tokens]
+            user_token_algorithm = "RS265"
+            [providers.corp]
+            kind = "oauth"
+            client_id = "x"
+            client_secret = "y"
+            [providers.google]
+            client_auth = "client_secret_jwt"
+            client_id = "x"
+            client_secret = "y"
+            [providers.github]
+            client_auth = "client_secret_basic"
+            client_id = "x"
+            client_secret = "y"
+        "#;
+        let errs = Config::from_toml_str(toml, &env(&[]))
+            .expect_err("invalid")
+            .0;
+        let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+        for k in [
+            "server.listen",
+            "server.log_format",
+            "tokens.user_token_algorithm",
+            "providers.corp.kind",
+            "providers.google.client_auth",
+            "providers.github.client_auth",
+        ] {
+            assert!(keys.contains(&k), "{k} missing from {keys:?}");
+        }
+        let alg = errs
+            .iter()
+            .find(|e| e.key == "tokens.user_token_algorithm")
+            .expect("error");
+        assert_eq!(alg.message, "`RS265` is not one of: HS256, RS256");
+
+        let c = Config::from_toml_str(
+            "[server]\nlog_format = \"json\"\n[providers.corp]\nkind = \"oidc\"\n\
+             issuer = \"https://idp.example\"\nclient_id = \"x\"\nclient_secret = \"y\"\n\
+             client_auth = \"client_secret_post\"\n[providers.gh2]\nkind = \"github\"\n",
+            &env(&[("AUTHHOST_TOKENS__USER_TOKEN_ALGORITHM", "RS256")]),
+        )
+        .expect("valid");
+        assert_eq!(c.tokens.user_token_algorithm, UserTokenAlgorithm::Rs256);
+        assert_eq!(c.server.log_format, LogFormat::Json);
+        let corp = &c.providers["corp"];
+        assert_eq!(corp.kind_for("corp"), ProviderKind::Oidc);
+        assert_eq!(corp.client_auth, Some(ClientAuth::ClientSecretPost));
+        assert_eq!(c.providers["gh2"].kind_for("gh2"), ProviderKind::GitHub);
+        assert_eq!(
+            ProviderConfig::default().kind_for("google"),
+            ProviderKind::Google
+        );
+        let mut keys = error_keys(
+            "",
+            &[
+                ("AUTHHOST_TOKENS__USER_TOKEN_ALGORITHM", "rs256"),
+                ("AUTHHOST_SERVER__LOG_FORMAT", "yaml"),
+            ],
+        );
+        keys.sort();
+        assert_eq!(keys, ["server.log_format", "tokens.user_token_algorithm"]);
+        // A value of the wrong type is still a type error naming the key.
+        let keys = error_keys("[tokens]\nuser_token_algorithm = 256\n", &[]);
+        assert_eq!(keys, ["tokens.user_token_algorithm"]);
+        // The words come back out as written.
+        let text = c.to_redacted_toml();
+        assert!(text.contains("user_token_algorithm = \"RS256\""), "{text}");
+        assert!(text.contains("log_format = \"json\""), "{text}");
+        assert!(
+            text.contains("client_auth = \"client_secret_post\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn plugin_settings_that_look_secret_are_redacted() {
+        let toml = r#"
+            [plugins.config.perms]
+            default = { read = true }
+            api_key = "k-1111"
+            url = "https://perms.example"
+            [plugins.config.perms.upstream]
+            ClientSecret = "s-2222"
+            db_PASSWORD = 12345
+            timeout_ms = 500
+            [[plugins.config.perms.rules]]
+            user = "a"
+            Token = "t-3333"
+            [[plugins.config.perms.rules]]
+            user = "b"
+            keys = ["k-4444", "k-5555"]
+            [plugins.config.other]
+            refresh_token = { value = "t-6666" }
+        "#;
+        let c = Config::from_toml_str(toml, &env(&[])).expect("valid");
+        let text = c.to_redacted_toml();
+        for secret in [
+            "k-1111", "s-2222", "12345", "t-3333", "k-4444", "k-5555", "t-6666",
+        ] {
+            assert!(!text.contains(secret), "{secret} leaked:\n{text}");
+        }
+        for kept in [
+            "https://perms.example",
+            "timeout_ms = 500",
+            "user = \"b\"",
+            "read = true",
+        ] {
+            assert!(text.contains(kept), "{kept} missing:\n{text}");
+        }
+        // The redacted text is still valid TOML with the same shape.
+        let back: toml::Table = toml::from_str(&text).expect("toml");
+        assert_eq!(
+            back["plugins"]["config"]["perms"]["upstream"]["ClientSecret"].as_str(),
+            Some("<redacted>")
+        );
+        // The plugins still get the real values.
+        assert_eq!(
+            c.plugins.config["perms"]["api_key"].as_str(),
+            Some("k-1111")
+        );
+        assert!(looks_secret("GITHUB_Token_url") && !looks_secret("username"));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 use tracing_subscriber::EnvFilter;
 
-pub fn init(format: &str) {
+use crate::config::LogFormat;
+
+pub fn init(format: LogFormat) {
     let filter = std::env::var("AUTHHOST_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
@@ -14,9 +16,8 @@ pub fn init(format: &str) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     // A second init (tests) keeps the first subscriber.
-    let _ = if format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
     };
 }

@@ -68,7 +68,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    authhost::logging::init(&config.server.log_format);
+    authhost::logging::init(config.server.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         // Plugin calls and signatures have their own fixed threads (call_pool.rs); the blocking
         // pool only serves start-up, reloads and file I/O, so it needs few threads.
@@ -130,6 +130,17 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> ExitCode {
         }
     };
     let addr = listener.local_addr().unwrap_or(addr);
+    let admin = match authhost::server::admin_listen_addr(&app.config.server) {
+        Some(admin_addr) => match tokio::net::TcpListener::bind(admin_addr).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("server.admin_listen: cannot listen on {admin_addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
     // Signal handlers go in before the service announces itself: a SIGTERM or SIGHUP that
     // arrives right after "ready" must not meet the default action (terminate).
     let shutdown = authhost::server::shutdown_signal();
@@ -146,13 +157,14 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> ExitCode {
     let _ = config_path;
     tracing::info!(
         %addr,
+        admin = ?admin_addr,
         prefix = %app.config.server.prefix,
         services = ?app.plugins().providers().iter().map(|(a, p)| format!("{a}:{}", p.name)).collect::<Vec<_>>(),
         extensions = ?app.plugins().extensions().iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
         ready_ms = started.elapsed().as_millis() as u64,
         "authhost ready"
     );
-    authhost::server::serve(app, listener, shutdown).await;
+    authhost::server::serve_all(app, listener, admin, shutdown).await;
     ExitCode::SUCCESS
 }
 

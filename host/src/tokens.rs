@@ -127,10 +127,9 @@ pub fn now() -> i64 {
 
 impl TokenService {
     pub fn new(config: &Config, keys: Arc<KeyRing>) -> TokenService {
-        let user_alg = if config.tokens.user_token_algorithm == "RS256" {
-            UserTokenAlgorithm::Rs256
-        } else {
-            UserTokenAlgorithm::Hs256
+        let user_alg = match config.tokens.user_token_algorithm {
+            crate::config::UserTokenAlgorithm::Hs256 => UserTokenAlgorithm::Hs256,
+            crate::config::UserTokenAlgorithm::Rs256 => UserTokenAlgorithm::Rs256,
         };
         let kid = keys.signing.kid().to_string();
         let alg_name = match user_alg {

@@ -138,11 +138,17 @@ fn token_prints_only_a_user_token_for_the_email() {
 #[test]
 fn config_prints_the_effective_configuration_without_secrets() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), "");
+    let config = write_config(
+        dir.path(),
+        "[plugins.config.example]\napi_key = \"k-1234\"\nlevel = 3\n\
+         upstream = { url = \"https://perms.example\", ClientSecret = \"s-5678\" }\n\
+         rules = [{ user = \"a\", Password = \"p-9012\" }, { user = \"b\", token = { value = \"t-3456\" } }]\n",
+    );
     let out = authhost()
         .arg("--config")
         .arg(&config)
         .arg("config")
+        .env("AUTHHOST_TOKENS__USER_TOKEN_ALGORITHM", "RS256")
         .env(
             "PRIVATE_KEY",
             "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
@@ -160,9 +166,16 @@ fn config_prints_the_effective_configuration_without_secrets() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    for secret in ["AAAA", "123456", "hunter2"] {
+    for secret in [
+        "AAAA", "123456", "hunter2", "k-1234", "s-5678", "p-9012", "t-3456",
+    ] {
         assert!(!text.contains(secret), "{secret} leaked:\n{text}");
     }
+    // Plugin settings that do not look secret stay readable.
+    for kept in ["https://perms.example", "level = 3", "user = \"b\""] {
+        assert!(text.contains(kept), "{kept} missing:\n{text}");
+    }
+    assert!(text.contains("user_token_algorithm = \"RS256\""), "{text}");
     assert!(text.contains("client_id = \"gh-client\""), "{text}");
     assert!(
         text.contains("external_address = \"https://auth.example.org\""),
@@ -489,10 +502,17 @@ fn plugin_logs_reach_the_host_log() {
     let v: serde_json::Value = serde_json::from_str(line).unwrap();
     assert_eq!(v["target"], "plugin");
     assert_eq!(v["fields"]["plugin"], "sample_extension");
+    assert_eq!(v["level"], "INFO");
+    // At info level the hook names the user by id only: no e-mail (or other profile field)
+    // in the host's log.
+    let message = v["fields"]["message"].as_str().unwrap();
+    let userid = {
+        use md5::{Digest, Md5};
+        hex::encode(Md5::digest(b"log@example.org"))
+    };
+    assert!(message.contains(&userid), "{message}");
     assert!(
-        v["fields"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("log@example.org")
+        !err.contains("log@example.org"),
+        "e-mail in the log:\n{err}"
     );
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use openidconnect::reqwest;
 
-use crate::config::Config;
+use crate::config::{Config, ProviderKind};
 
 /// How long one call to an upstream may take, unless `[providers.X] timeout_ms` says.
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
@@ -143,12 +143,12 @@ impl Upstreams {
             let enabled = p.enabled != Some(false)
                 && !p.client_id.trim().is_empty()
                 && !p.client_secret.is_empty();
-            if kind == "dev" || !enabled {
+            if kind == ProviderKind::Dev || !enabled {
                 continue;
             }
             let timeout = p.timeout_ms.map_or(UPSTREAM_TIMEOUT, Duration::from_millis);
             let built = http_client(timeout).and_then(|http| match kind {
-                "github" => github::GitHubUpstream::new(name, p, &redirect, http)
+                ProviderKind::GitHub => github::GitHubUpstream::new(name, p, &redirect, http)
                     .map(|u| Kind::GitHub(Box::new(u))),
                 _ => oidc::OidcUpstream::new(name, kind, p, &redirect, http)
                     .map(|u| Kind::Oidc(Box::new(u))),

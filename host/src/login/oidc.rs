@@ -17,7 +17,7 @@ use openidconnect::{
 use tokio::sync::RwLock;
 
 use super::{LoginError, UpstreamProfile};
-use crate::config::ProviderConfig;
+use crate::config::{ClientAuth, ProviderConfig, ProviderKind};
 
 /// The client type discovery yields (token and userinfo endpoints may or may not exist).
 type DiscoveredClient = CoreClient<
@@ -46,14 +46,14 @@ pub struct OidcUpstream {
 impl OidcUpstream {
     pub fn new(
         name: &str,
-        kind: &str,
+        kind: ProviderKind,
         p: &ProviderConfig,
         redirect: &str,
         http: reqwest::Client,
     ) -> Result<Self, String> {
         let issuer_text = match (kind, p.issuer.as_deref()) {
             (_, Some(i)) if !i.is_empty() => i.to_string(),
-            ("google", _) => "https://accounts.google.com".to_string(),
+            (ProviderKind::Google, _) => "https://accounts.google.com".to_string(),
             _ => return Err("issuer is required".into()),
         };
         let issuer = IssuerUrl::new(issuer_text.clone())
@@ -61,14 +61,9 @@ impl OidcUpstream {
         if !matches!(issuer.url().scheme(), "http" | "https") {
             return Err(format!("issuer `{issuer_text}` is not an http(s) URL"));
         }
-        let auth_type = match p.client_auth.as_deref() {
-            None | Some("client_secret_basic") => AuthType::BasicAuth,
-            Some("client_secret_post") => AuthType::RequestBody,
-            Some(other) => {
-                return Err(format!(
-                    "client_auth `{other}`: use client_secret_basic or client_secret_post"
-                ));
-            }
+        let auth_type = match p.client_auth {
+            None | Some(ClientAuth::ClientSecretBasic) => AuthType::BasicAuth,
+            Some(ClientAuth::ClientSecretPost) => AuthType::RequestBody,
         };
         let mut scopes = p
             .scopes

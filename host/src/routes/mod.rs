@@ -1,6 +1,7 @@
 //! The HTTP surface: one module per route family, assembled here with the request metrics and
 //! CORS layers. Unknown routes and wrong methods answer JSON too.
 
+mod admin;
 mod auth;
 mod dev_login;
 mod hot_check;
@@ -23,6 +24,7 @@ use crate::app::SharedApp;
 use crate::http::ApiError;
 use crate::metrics::RequestMetrics;
 
+pub use admin::AdminService;
 pub use hot_check::AppService;
 
 /// What the server runs: the router behind the `check` fast path.
@@ -30,6 +32,16 @@ pub fn service(app: SharedApp) -> AppService {
     let metrics = Arc::new(RequestMetrics::new(route_patterns(&app)));
     let router = router(app.clone(), metrics.clone());
     AppService::new(app, router, metrics)
+}
+
+/// What the admin listener (`server.admin_listen`) runs: `/metrics`, `/healthz`, `/readyz`.
+pub fn admin_service(app: SharedApp) -> AdminService {
+    admin::service(app)
+}
+
+/// `/metrics` is served on the public listener unless `server.admin_listen` takes it.
+fn public_metrics(app: &SharedApp) -> bool {
+    app.config.server.admin_listen.trim().is_empty()
 }
 
 /// Every route pattern, as `MatchedPath` reports it (the labels of the request metrics).
@@ -50,7 +62,10 @@ fn route_patterns(app: &SharedApp) -> Vec<String> {
     .iter()
     .map(|r| format!("{p}{r}"))
     .collect();
-    routes.extend(["/.well-known/jwks.json", "/healthz", "/readyz", "/metrics"].map(String::from));
+    routes.extend(["/.well-known/jwks.json", "/healthz", "/readyz"].map(String::from));
+    if public_metrics(app) {
+        routes.push("/metrics".into());
+    }
     routes
 }
 
@@ -72,8 +87,13 @@ pub fn router(app: SharedApp, metrics: Arc<RequestMetrics>) -> Router {
         .route(&format!("{p}oauth_callback"), get(login::callback))
         .route("/.well-known/jwks.json", get(ops::jwks))
         .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+        .route("/readyz", get(ops::readyz));
+    let api = if public_metrics(&app) {
+        api.route("/metrics", get(ops::metrics))
+    } else {
+        api
+    };
+    let api = api
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(cors(&app.config.cors.allowed_origins))
