@@ -396,3 +396,94 @@ async fn heads_the_server_cannot_take_get_json_answers() {
     assert_eq!(r.json::<Value>().await.unwrap()["authenticated"], false);
     s.stop().await;
 }
+
+/// A form body that trickles in is cut off at `header_read_timeout_ms` with 408 JSON: the
+/// connection deadlines do not run while a request is handled, so the body has its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_request_body_gets_408_at_the_deadline() {
+    let s = TestServer::start_with(server_env(&[(
+        "AUTHHOST_SERVER__HEADER_READ_TIMEOUT_MS",
+        "500",
+    )]))
+    .await;
+    let mut stream = connect_from("127.0.0.1", server_addr(&s)).await.unwrap();
+    stream
+        .write_all(
+            b"POST /auth/update HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\nusername=",
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let trickle = async {
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if stream.write_all(b"a").await.is_err() {
+                break;
+            }
+        }
+    };
+    let _ = timeout(Duration::from_millis(700), trickle).await;
+    let (status, head, body) = timeout(Duration::from_secs(5), read_answer(&mut stream))
+        .await
+        .expect("an answer within 5 s")
+        .unwrap();
+    assert_eq!(status, 408, "{head}{body}");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("header_read_timeout_ms")
+    );
+    s.stop().await;
+}
+
+/// A client that pipelines requests and never reads the answers is closed once the server's
+/// writes have made no progress for `idle_timeout_ms`, instead of holding the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_after_the_idle_timeout() {
+    let s =
+        TestServer::start_with(server_env(&[("AUTHHOST_SERVER__IDLE_TIMEOUT_MS", "800")])).await;
+    let stream = connect_from("127.0.0.1", server_addr(&s)).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let request = b"GET /auth/public-key HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".repeat(100);
+    let sent = 20_000;
+    let writing = tokio::spawn(async move {
+        let mut written = 0;
+        while written < sent {
+            match timeout(Duration::from_secs(5), writer.write_all(&request)).await {
+                Ok(Ok(())) => written += 100,
+                _ => break,
+            }
+        }
+        written
+    });
+    // Answers pile up unread until the socket buffers are full and the server's writes stall.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut answers = 0usize;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut carry = Vec::new();
+    let ended = timeout(Duration::from_secs(10), async {
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    carry.extend_from_slice(&buf[..n]);
+                    answers += carry.windows(12).filter(|w| w == b"HTTP/1.1 200").count();
+                    let keep = carry.len().saturating_sub(11);
+                    carry.drain(..keep);
+                }
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the connection stayed open");
+    let written = writing.await.unwrap();
+    assert!(
+        answers < written,
+        "{answers} answers to {written} requests: the stalled connection was not closed"
+    );
+    s.stop().await;
+}

@@ -342,6 +342,10 @@ async fn the_binding_cookie_is_scoped_and_hidden_from_scripts() {
     let r = s.client.get(s.url("login/github")).send().await.unwrap();
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(cookie.ends_with("; Secure"), "{cookie}");
+    assert!(
+        cookie.starts_with("__Secure-authhost_login_"),
+        "over https the name carries the __Secure- prefix: {cookie}"
+    );
     s.stop().await;
 }
 
@@ -463,5 +467,97 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
     assert_eq!(start_as("198.51.100.1").await.unwrap().status(), 429);
     // ...and the other office behind the same proxy is its own client.
     assert_eq!(start_as("198.51.100.2").await.unwrap().status(), 302);
+    // The proxy's own line counts, whatever the client wrote in a line before it (bytes that are
+    // not text included): the first office is still held back.
+    for client_line in [&b"203.0.113.77"[..], &b"\xff\xfe"[..]] {
+        let r = proxy
+            .get(s.url("login/github"))
+            .header(
+                "x-forwarded-for",
+                reqwest::header::HeaderValue::from_bytes(client_line).unwrap(),
+            )
+            .header("x-forwarded-for", "198.51.100.1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 429);
+    }
+    s.stop().await;
+}
+
+/// Many addresses together (an IPv6 prefix holds many /64s) are bounded by
+/// `max_pending_total`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_logins_of_all_clients_together_are_bounded() {
+    let gh = FakeGitHub::start().await;
+    let s = TestServer::start_with(Options {
+        extra_toml: format!(
+            "{}\n[login]\nmax_pending_per_client = 3\nmax_pending_total = 5\n",
+            gh.provider_toml()
+        ),
+        ..Options::default()
+    })
+    .await;
+    let start_from = |ip: [u8; 4]| client_from(ip).get(s.url("login/github")).send();
+    for _ in 0..3 {
+        assert_eq!(start_from([127, 0, 0, 1]).await.unwrap().status(), 302);
+    }
+    assert_eq!(start_from([127, 0, 0, 1]).await.unwrap().status(), 429);
+    for _ in 0..2 {
+        assert_eq!(start_from([127, 0, 0, 2]).await.unwrap().status(), 302);
+    }
+    let r = start_from([127, 0, 0, 3]).await.unwrap();
+    assert_eq!(r.status(), 429, "the total is reached");
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(pending_states(&s).await, 5);
+    s.stop().await;
+}
+
+/// Another cookie on this host whose bytes are not text (all cookies travel in one `Cookie`
+/// line) must not hide the binding: the browser that started the login still finishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cookie_that_is_not_text_does_not_hide_the_binding() {
+    let (s, _gh) = start().await;
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = plain
+        .get(s.url(&format!("login/github?next={}", enc(NEXT))))
+        .send()
+        .await
+        .unwrap();
+    let binding = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let authorize = location(&r);
+    let r = plain
+        .get(format!("{authorize}&login=private"))
+        .send()
+        .await
+        .unwrap();
+    let callback = location(&r);
+    let callback = s.url(callback.split_once("/auth/").unwrap().1);
+    let mut line = b"other=\xff\xfe; ".to_vec();
+    line.extend_from_slice(binding.as_bytes());
+    let r = plain
+        .get(&callback)
+        .header(
+            "cookie",
+            reqwest::header::HeaderValue::from_bytes(&line).unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let q: Vec<(String, String)> = url::Url::parse(&location(&r))
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert!(param(&q, "jwt").is_some(), "{q:?}");
     s.stop().await;
 }

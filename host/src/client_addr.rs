@@ -11,12 +11,23 @@ use ipnet::IpNet;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 
-/// `10.0.0.1` or `10.0.0.0/8` (IPv4 or IPv6).
+/// `10.0.0.1` or `10.0.0.0/8` (IPv4 or IPv6). An IPv4-mapped IPv6 range
+/// (`::ffff:10.0.0.0/104`) becomes the IPv4 range, as peers are compared in IPv4.
 pub fn parse_network(text: &str) -> Option<IpNet> {
     let text = text.trim();
-    text.parse::<IpNet>()
+    let net = text
+        .parse::<IpNet>()
         .ok()
-        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))?;
+    Some(match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.network().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+                .map(IpNet::V4)
+                .unwrap_or(net),
+            None => net,
+        },
+        other => other,
+    })
 }
 
 /// The configured trusted proxies.
@@ -113,6 +124,11 @@ mod tests {
             proxies.client(ip("::ffff:10.1.2.3"), Some("[2001:db8::1]:443")),
             ip("2001:db8::1")
         );
+        // What the client wrote cannot hide what the proxy appended.
+        assert_eq!(
+            proxies.client(ip("10.1.2.3"), Some("\u{fffd}\u{fffd}, 198.51.100.8")),
+            ip("198.51.100.8")
+        );
         // Garbage stops the walk at the last address that parsed.
         assert_eq!(
             proxies.client(ip("10.1.2.3"), Some("nonsense, 10.9.9.9")),
@@ -127,5 +143,9 @@ mod tests {
         assert_eq!(bucket(ip("::ffff:127.0.0.2")), ip("127.0.0.2"));
         assert!(parse_network("not an ip").is_none());
         assert!(parse_network("fd00::/8").is_some());
+        let mapped = TrustedProxies::new(&["::ffff:10.0.0.0/104".into()]);
+        assert!(mapped.contains(ip("10.9.8.7")));
+        assert!(mapped.contains(ip("::ffff:10.9.8.7")));
+        assert!(!mapped.contains(ip("11.0.0.1")));
     }
 }

@@ -358,12 +358,16 @@ impl Default for CachesConfig {
 pub struct LoginConfig {
     /// Started but unfinished logins one client address may have at once; more get 429.
     pub max_pending_per_client: u32,
+    /// Started but unfinished logins of all clients together (bounds the table when many
+    /// addresses flood, e.g. from an IPv6 prefix holding many /64s); more get 429.
+    pub max_pending_total: u32,
 }
 
 impl Default for LoginConfig {
     fn default() -> Self {
         LoginConfig {
             max_pending_per_client: 500,
+            max_pending_total: 100_000,
         }
     }
 }
@@ -531,7 +535,11 @@ impl Config {
                 format!("`{}` is not an address:port ({e})", self.server.listen),
             ),
         }
-        if self.server.prefix.contains("//") || self.server.prefix.contains(['?', '#', ' ']) {
+        // It also goes into the binding cookie's `Path`: plain visible ASCII only.
+        if self.server.prefix.contains("//")
+            || self.server.prefix.contains(['?', '#', ';', ',', '"', '\\'])
+            || !self.server.prefix.chars().all(|c| c.is_ascii_graphic())
+        {
             err(
                 "server.prefix",
                 format!("`{}` is not a plain path", self.server.prefix),
@@ -590,6 +598,15 @@ impl Config {
         }
         if self.login.max_pending_per_client == 0 {
             err("login.max_pending_per_client", "must be at least 1".into());
+        }
+        if self.login.max_pending_total > 10_000_000 {
+            err("login.max_pending_total", "must be at most 10000000".into());
+        }
+        if self.login.max_pending_total < self.login.max_pending_per_client {
+            err(
+                "login.max_pending_total",
+                "must be at least login.max_pending_per_client".into(),
+            );
         }
         let db = self.database_url();
         if !(db.starts_with("sqlite:")
@@ -869,12 +886,23 @@ fn check_choices(figment: Figment) -> (Figment, Vec<ConfigError>) {
 }
 
 /// Whether a plugin setting's name looks like it holds a secret: it contains `secret`,
-/// `password`, `token` or `key`, in any case (`api_key`, `clientSecret`, `TOKEN_URL`, ...).
+/// `password`, `passwd`, `pwd`, `token`, `key`, `credential`, `private` or `dsn`, in any case
+/// (`api_key`, `clientSecret`, `TOKEN_URL`, ...).
 pub fn looks_secret(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["secret", "password", "token", "key"]
-        .iter()
-        .any(|word| name.contains(word))
+    [
+        "secret",
+        "password",
+        "passwd",
+        "pwd",
+        "token",
+        "key",
+        "credential",
+        "private",
+        "dsn",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
 }
 
 /// Replaces every value under a secret-looking name in `value` (tables and arrays, at any
@@ -891,6 +919,15 @@ fn redact_secret_looking(value: &mut toml::Value) {
             }
         }
         toml::Value::Array(items) => items.iter_mut().for_each(redact_secret_looking),
+        // A URL with a password in it (`postgres://user:pw@host/db`) under any name.
+        toml::Value::String(text) => {
+            if let Ok(mut url) = url::Url::parse(text)
+                && url.password().is_some()
+                && url.set_password(Some("<redacted>")).is_ok()
+            {
+                *text = url.to_string();
+            }
+        }
         _ => {}
     }
 }
@@ -1362,16 +1399,21 @@ mod tests {
             keys = ["k-4444", "k-5555"]
             [plugins.config.other]
             refresh_token = { value = "t-6666" }
+            store = "postgres://app:pw-7777@db.example/perms"
+            db_passwd = "p-8888"
+            aws_credentials = "c-9999"
         "#;
         let c = Config::from_toml_str(toml, &env(&[])).expect("valid");
         let text = c.to_redacted_toml();
         for secret in [
-            "k-1111", "s-2222", "12345", "t-3333", "k-4444", "k-5555", "t-6666",
+            "k-1111", "s-2222", "12345", "t-3333", "k-4444", "k-5555", "t-6666", "pw-7777",
+            "p-8888", "c-9999",
         ] {
             assert!(!text.contains(secret), "{secret} leaked:\n{text}");
         }
         for kept in [
             "https://perms.example",
+            "db.example/perms",
             "timeout_ms = 500",
             "user = \"b\"",
             "read = true",

@@ -2,6 +2,7 @@
 //! answer (also errors), JSONP under the original's rule, errors mapped to statuses in one place.
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -23,6 +24,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("request body too large")]
     PayloadTooLarge,
+    #[error("request body not received within server.header_read_timeout_ms")]
+    RequestTimeout,
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -41,6 +44,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -126,11 +130,20 @@ impl FromRequestParts<SharedApp> for ClientIp {
             .extensions
             .get::<PeerAddr>()
             .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.0.ip());
-        let forwarded_for = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
-        Ok(ClientIp(app.trusted_proxies.client(peer, forwarded_for)))
+        // Every `X-Forwarded-For` line, joined: a proxy may append its own line after the one
+        // the client sent, and bytes that are not text must not hide what the proxy wrote.
+        let mut lines = parts.headers.get_all("x-forwarded-for").iter();
+        let forwarded_for = lines.next().map(|first| {
+            let mut text = String::from_utf8_lossy(first.as_bytes()).into_owned();
+            for line in lines {
+                text.push(',');
+                text.push_str(&String::from_utf8_lossy(line.as_bytes()));
+            }
+            text
+        });
+        Ok(ClientIp(
+            app.trusted_proxies.client(peer, forwarded_for.as_deref()),
+        ))
     }
 }
 
@@ -233,10 +246,10 @@ pub fn valid_callback(cb: &str) -> bool {
         })
 }
 
-impl<S: Send + Sync> FromRequest<S> for Params {
+impl FromRequest<SharedApp> for Params {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, app: &SharedApp) -> Result<Self, Self::Rejection> {
         let mut pairs: Vec<(String, String)> = req
             .uri()
             .query()
@@ -249,9 +262,16 @@ impl<S: Send + Sync> FromRequest<S> for Params {
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
         let header_token = header_token(req.headers()).map(Cow::into_owned);
         if req.method() == Method::POST && is_form {
-            let body: Bytes = axum::body::to_bytes(req.into_body(), MAX_FORM_BODY)
-                .await
-                .map_err(|_| ApiError::PayloadTooLarge)?;
+            // The connection's deadlines do not run while a request is handled, so the body
+            // gets its own: a client trickling a body cannot hold the connection.
+            let deadline = Duration::from_millis(app.config.server.header_read_timeout_ms);
+            let body: Bytes = tokio::time::timeout(
+                deadline,
+                axum::body::to_bytes(req.into_body(), MAX_FORM_BODY),
+            )
+            .await
+            .map_err(|_| ApiError::RequestTimeout)?
+            .map_err(|_| ApiError::PayloadTooLarge)?;
             pairs.extend(form_urlencoded::parse(&body).into_owned());
         }
         Ok(Params {

@@ -339,6 +339,9 @@ struct ConnState {
     requests: AtomicU32,
     /// Requests being handled (the service's answer not ready yet).
     active: AtomicU32,
+    /// A read that found nothing while a request was active waits here: the deadlines apply
+    /// again once the answer is ready, and hyper may not poll the read again by itself.
+    read_waiting: Mutex<Option<std::task::Waker>>,
 }
 
 /// The connection's service: every request gets the peer address in its extensions, and
@@ -384,6 +387,14 @@ impl<F> TrackedAnswer<F> {
     fn done(&mut self) {
         if let Some(state) = self.state.take() {
             state.active.fetch_sub(1, Ordering::Relaxed);
+            let waiting = state
+                .read_waiting
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(waker) = waiting {
+                waker.wake();
+            }
         }
     }
 }
@@ -504,7 +515,15 @@ impl ConnIo {
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.sync();
         if self.state.active.load(Ordering::Relaxed) > 0 {
-            return Poll::Pending;
+            *self
+                .state
+                .read_waiting
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
+            // The answer may have become ready between the load and the registration.
+            if self.state.active.load(Ordering::Relaxed) > 0 {
+                return Poll::Pending;
+            }
         }
         let wait = if self.head_started {
             Wait::Head

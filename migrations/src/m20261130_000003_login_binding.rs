@@ -75,6 +75,16 @@ impl MigrationTrait for Migration {
                     .col(LoginStates::ExpiresAt)
                     .to_owned(),
             )
+            .await?;
+        // Expired states are deleted, and pending ones counted, by `expires_at` at each start.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_login_states_expires_at")
+                    .table(LoginStates::Table)
+                    .col(LoginStates::ExpiresAt)
+                    .to_owned(),
+            )
             .await
     }
 }

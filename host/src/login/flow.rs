@@ -62,44 +62,49 @@ fn fail(provider: &str, next: &str, error: &LoginError) -> Response {
 }
 
 /// The binding cookie of `state`: one per login, so that two logins started in two tabs of
-/// one browser can both finish.
-fn cookie_name(state: &str) -> String {
+/// one browser can both finish. Over https it carries the `__Secure-` prefix, so that neither
+/// plain http nor a script can set one.
+fn cookie_name(app: &App, state: &str) -> String {
     let short: String = state.chars().take(16).collect();
-    format!("authhost_login_{short}")
+    let prefix = if secure(app) { "__Secure-" } else { "" };
+    format!("{prefix}authhost_login_{short}")
+}
+
+fn secure(app: &App) -> bool {
+    app.config.server.external_address.starts_with("https://")
 }
 
 /// What the database keeps of a binding cookie's value.
-fn binding_hash(value: &str) -> String {
-    hex::encode(digest(&SHA256, value.as_bytes()))
+fn binding_hash(value: &[u8]) -> String {
+    hex::encode(digest(&SHA256, value))
 }
 
 /// `Set-Cookie` for the binding of `state`: only sent back to this host's routes, never
 /// readable by scripts, sent on the upstream's top-level redirect back (Lax), `Secure` when the
 /// external address is https. `value` empty (with `max_age` 0) removes it.
 fn binding_cookie(app: &App, state: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
-    let secure = if app.config.server.external_address.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if secure(app) { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{}={value}; Path={}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
-        cookie_name(state),
+        cookie_name(app, state),
         app.config.server.prefix,
     ))
     .ok()
 }
 
-/// The value of cookie `name` in the request's `Cookie` headers.
-fn request_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+/// The value of cookie `name` in the request's `Cookie` headers, read as bytes: another
+/// cookie on this host with bytes that are not text must not hide the binding.
+fn request_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h [u8]> {
     headers
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"'))
+        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+        .filter_map(|pair| {
+            let at = pair.iter().position(|b| *b == b'=')?;
+            Some((pair[..at].trim_ascii(), pair[at + 1..].trim_ascii()))
+        })
+        .find(|(k, _)| *k == name.as_bytes())
+        .map(|(_, v)| v)
 }
 
 fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
@@ -109,9 +114,40 @@ fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response 
     response
 }
 
-/// Refuses a start when `client` already has `max` logins pending: 429 with the seconds until
-/// its oldest one expires.
-async fn check_pending(db: &DatabaseConnection, client: &str, max: u32) -> Result<(), ApiError> {
+/// Starts from one client are counted and inserted one at a time on this replica (a lock per
+/// stripe of client addresses), so that concurrent starts cannot overshoot the limit.
+static START_LOCKS: [tokio::sync::Mutex<()>; 64] =
+    [const { tokio::sync::Mutex::const_new(()) }; 64];
+
+fn start_lock(client: &str) -> &'static tokio::sync::Mutex<()> {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    let hash =
+        BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(client);
+    &START_LOCKS[(hash % 64) as usize]
+}
+
+/// Refuses a start when all clients together have `max_total` logins pending, or `client`
+/// has `max` (429 with the seconds until the oldest of them expires).
+async fn check_pending(
+    db: &DatabaseConnection,
+    client: &str,
+    max: u32,
+    max_total: u32,
+) -> Result<(), ApiError> {
+    let all = LoginStates::find()
+        .filter(login_state::Column::ExpiresAt.gte(now()))
+        .count(db)
+        .await?;
+    if all >= u64::from(max_total) {
+        tracing::warn!(
+            pending = all,
+            "login.max_pending_total reached: login starts refused until pending ones expire"
+        );
+        metrics::counter!("authhost_login_starts_refused_total", "reason" => "total").increment(1);
+        return Err(ApiError::TooManyRequests {
+            retry_after_seconds: 60,
+        });
+    }
     let pending = LoginStates::find()
         .filter(login_state::Column::Client.eq(client))
         .filter(login_state::Column::ExpiresAt.gte(now()))
@@ -129,7 +165,7 @@ async fn check_pending(db: &DatabaseConnection, client: &str, max: u32) -> Resul
         .into_tuple()
         .one(db)
         .await?;
-    metrics::counter!("authhost_login_starts_refused_total").increment(1);
+    metrics::counter!("authhost_login_starts_refused_total", "reason" => "client").increment(1);
     Err(ApiError::TooManyRequests {
         retry_after_seconds: oldest.map_or(STATE_SECONDS, |e| e - now() + 1).max(1),
     })
@@ -149,7 +185,14 @@ pub async fn start(
         .filter(login_state::Column::ExpiresAt.lt(now()))
         .exec(&app.db)
         .await?;
-    check_pending(&app.db, &client, app.config.login.max_pending_per_client).await?;
+    let one_at_a_time = start_lock(&client).lock().await;
+    check_pending(
+        &app.db,
+        &client,
+        app.config.login.max_pending_per_client,
+        app.config.login.max_pending_total,
+    )
+    .await?;
     let (state, nonce, verifier, binding) = (random(32)?, random(32)?, random(48)?, random(32)?);
     LoginStates::insert(login_state::ActiveModel {
         state: Set(state.clone()),
@@ -158,11 +201,12 @@ pub async fn start(
         pkce_verifier: Set(verifier.clone()),
         nonce: Set(nonce.clone()),
         expires_at: Set(now() + STATE_SECONDS),
-        browser_hash: Set(binding_hash(&binding)),
+        browser_hash: Set(binding_hash(binding.as_bytes())),
         client: Set(client),
     })
     .exec_without_returning(&app.db)
     .await?;
+    drop(one_at_a_time);
     match upstream.authorize_url(&state, &nonce, &verifier).await {
         Ok(url) => Ok(with_cookie(
             found(&url),
@@ -206,7 +250,7 @@ pub async fn callback(
         .one(&app.db)
         .await?
         .ok_or_else(unknown)?;
-    let presented = request_cookie(headers, &cookie_name(state)).map(binding_hash);
+    let presented = request_cookie(headers, &cookie_name(app, state)).map(binding_hash);
     let bound = presented.is_some_and(|hash| {
         verify_slices_are_equal(hash.as_bytes(), pending.browser_hash.as_bytes()).is_ok()
     });
