@@ -151,7 +151,7 @@ impl App {
         })?;
         let user_cache = UserCache::new(
             std::time::Duration::from_millis(config.database.user_cache_ms),
-            mib(config.caches.users_mib),
+            crate::config::mib(config.caches.users_mib),
         );
         let trusted_proxies = TrustedProxies::new(&config.server.trusted_proxies);
         Ok(App {
@@ -235,11 +235,6 @@ impl App {
         let dev = self.config.dev_login_enabled().then_some("dev");
         dev.into_iter().chain(self.upstreams.names()).collect()
     }
-}
-
-/// `n` MiB in bytes.
-pub fn mib(n: u64) -> u64 {
-    n.saturating_mul(1024 * 1024)
 }
 
 /// The machine's cores (1 if it cannot tell).

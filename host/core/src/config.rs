@@ -372,6 +372,11 @@ impl Default for LoginConfig {
     }
 }
 
+/// `n` MiB in bytes.
+pub fn mib(n: u64) -> u64 {
+    n.saturating_mul(1024 * 1024)
+}
+
 /// One configuration problem, naming the key (or file) at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {

@@ -149,7 +149,7 @@ impl TokenService {
                 .then(|| {
                     let half = (config.tokens.permission_token_seconds / 2).max(1);
                     moka::sync::Cache::builder()
-                        .max_capacity(crate::app::mib(config.caches.permission_tokens_mib))
+                        .max_capacity(crate::config::mib(config.caches.permission_tokens_mib))
                         .weigher(|key: &String, (token, _): &(String, i64)| {
                             weight(key.len() + token.len())
                         })
@@ -157,7 +157,7 @@ impl TokenService {
                         .build()
                 }),
             verified: moka::sync::Cache::builder()
-                .max_capacity(crate::app::mib(config.caches.verified_tokens_mib))
+                .max_capacity(crate::config::mib(config.caches.verified_tokens_mib))
                 .weigher(|token: &String, (user, _): &(VerifiedUser, i64)| {
                     weight(token.len() + user.userid.len())
                 })
