@@ -237,13 +237,17 @@ async fn failures_redirect_with_an_error_and_create_no_user() {
 }
 
 async fn count_users(s: &TestServer) -> i64 {
+    count_rows(s, "users").await
+}
+
+async fn count_rows(s: &TestServer, table: &str) -> i64 {
     use sea_orm::{ConnectionTrait, Statement};
     let backend = s.app.db.get_database_backend();
     s.app
         .db
         .query_one_raw(Statement::from_string(
             backend,
-            "SELECT COUNT(*) FROM users",
+            format!("SELECT COUNT(*) FROM {table}"),
         ))
         .await
         .unwrap()
@@ -350,19 +354,7 @@ async fn the_binding_cookie_is_scoped_and_hidden_from_scripts() {
 }
 
 async fn pending_states(s: &TestServer) -> i64 {
-    use sea_orm::{ConnectionTrait, Statement};
-    let backend = s.app.db.get_database_backend();
-    s.app
-        .db
-        .query_one_raw(Statement::from_string(
-            backend,
-            "SELECT COUNT(*) FROM login_states",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index::<i64>(0)
-        .unwrap()
+    count_rows(s, "login_states").await
 }
 
 /// A client bound to `ip` (any 127.0.0.0/8 address reaches the test server).

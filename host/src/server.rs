@@ -98,21 +98,20 @@ impl Default for ConnectionLimits {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves.
-pub async fn serve(app: SharedApp, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+/// `[server]`'s limits for a listener that serves `max_connections` at once.
+fn limits_of(app: &SharedApp, max_connections: usize) -> (Limits, ConnectionLimits) {
     let limits = Limits {
-        max_connections: app.config.server.max_connections,
+        max_connections,
         shutdown_grace: Duration::from_secs(app.config.server.shutdown_grace_seconds),
     };
-    let connection_limits = ConnectionLimits::from_config(&app.config.server);
-    serve_service_with(
-        crate::routes::service(app),
-        limits,
-        connection_limits,
-        listener,
-        shutdown,
-    )
-    .await;
+    (limits, ConnectionLimits::from_config(&app.config.server))
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves.
+pub async fn serve(app: SharedApp, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    let (limits, connection_limits) = limits_of(&app, app.config.server.max_connections);
+    let service = crate::routes::service(app);
+    serve_service_with(service, limits, connection_limits, listener, shutdown).await;
 }
 
 /// Serves `app` on `listener` and, when `admin` is given (`server.admin_listen`), `/metrics`,
@@ -144,19 +143,9 @@ pub async fn serve_admin(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) {
-    let limits = Limits {
-        max_connections: ADMIN_MAX_CONNECTIONS,
-        shutdown_grace: Duration::from_secs(app.config.server.shutdown_grace_seconds),
-    };
-    let connection_limits = ConnectionLimits::from_config(&app.config.server);
-    serve_service_with(
-        crate::routes::admin_service(app),
-        limits,
-        connection_limits,
-        listener,
-        shutdown,
-    )
-    .await;
+    let (limits, connection_limits) = limits_of(&app, ADMIN_MAX_CONNECTIONS);
+    let service = crate::routes::admin_service(app);
+    serve_service_with(service, limits, connection_limits, listener, shutdown).await;
 }
 
 /// The accept loop and HTTP settings behind `serve`, for any service, with the default
