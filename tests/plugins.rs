@@ -262,12 +262,16 @@ async fn hooks_fire_once_per_event_in_order() {
     assert_eq!(events(&read()), expected);
 
     // An account created by an operator's token fires on_new_user, and no login.
-    authhost::sessions::operator_token(&s.app, "ops@example.org", None, None)
+    s.app
+        .sessions()
+        .operator_token("ops@example.org", None, None)
         .await
         .unwrap();
     expected.extend(pair("new_user", "on_new_user"));
     assert_eq!(events(&read()), expected);
-    authhost::sessions::operator_token(&s.app, "ops@example.org", None, None)
+    s.app
+        .sessions()
+        .operator_token("ops@example.org", None, None)
         .await
         .unwrap();
     assert_eq!(

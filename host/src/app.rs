@@ -200,6 +200,16 @@ impl App {
             .await
     }
 
+    /// The services a login, an operator token or a logout touches.
+    pub fn sessions(&self) -> crate::sessions::Sessions<'_> {
+        crate::sessions::Sessions {
+            db: &self.db,
+            user_cache: &self.user_cache,
+            plugins: self.plugins(),
+            tokens: &self.tokens,
+        }
+    }
+
     /// The plugin set for this request; a reload does not change a set already taken.
     pub fn plugins(&self) -> Arc<PluginSet> {
         self.plugins.load_full()

@@ -7,7 +7,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub use authhost_core::{
-    call_pool, client_addr, config, crypto, db, keys, plugins, redirects, tokens, users,
+    call_pool, client_addr, config, crypto, db, keys, plugins, redirects, sessions, tokens,
+    user_cache, users,
 };
 
 pub mod app;
@@ -17,5 +18,3 @@ pub mod login;
 pub mod metrics;
 pub mod routes;
 pub mod server;
-pub mod sessions;
-pub mod user_cache;

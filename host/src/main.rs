@@ -248,7 +248,7 @@ async fn token(config: Config, email: &str, name: Option<String>, days: Option<u
         Ok(a) => a,
         Err(code) => return code,
     };
-    match authhost::sessions::operator_token(&app, email, name, days).await {
+    match app.sessions().operator_token(email, name, days).await {
         Ok(t) => {
             println!("{t}");
             ExitCode::SUCCESS

@@ -1,6 +1,6 @@
 //! authhost's domain, without HTTP: configuration, keys, tokens, users, the login upstreams,
 //! plugins and the database. The server crate (`authhost`) turns requests into calls of this
-//! crate and its answers into responses; nothing here names axum, hyper or tower.
+//! crate and its answers into responses; this crate knows nothing of HTTP servers.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -13,5 +13,7 @@ pub mod keys;
 pub mod login;
 pub mod plugins;
 pub mod redirects;
+pub mod sessions;
 pub mod tokens;
+pub mod user_cache;
 pub mod users;

@@ -28,7 +28,6 @@ use crate::app::App;
 use crate::db::login_state::{self, Entity as LoginStates, Model as LoginState};
 use crate::http::{ApiError, Params, found};
 use crate::redirects::merge_query_param;
-use crate::sessions;
 use crate::tokens::now;
 use crate::users::{self, LoginProfile};
 
@@ -304,7 +303,9 @@ async fn finish(app: &App, row: &LoginState, params: &Params) -> Result<String, 
         avatar_url: profile.avatar_url.clone(),
         provider_id: format!("{}:{}", row.provider, profile.subject),
     };
-    let (_, token) = sessions::complete_login(app, &login)
+    let (_, token) = app
+        .sessions()
+        .complete_login(&login)
         .await
         .map_err(|e| LoginError::Server(e.to_string()))?;
     Ok(token)

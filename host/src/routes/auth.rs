@@ -11,7 +11,6 @@ use serde_json::{Map, Value, json};
 
 use crate::app::{App, SharedApp};
 use crate::http::{ApiError, Params, found};
-use crate::sessions;
 use crate::tokens::MAX_SERVICE_LEN;
 use crate::user_cache::CachedUser;
 use crate::users::{self, UsernameError};
@@ -156,7 +155,7 @@ pub async fn logout(State(app): State<SharedApp>, params: Params) -> Result<Resp
     };
     let user = authenticated_user(&app, params.token().as_deref()).await?;
     if let Some(user) = &user {
-        sessions::logout(&app, user).await?;
+        app.sessions().logout(user).await?;
     }
     Ok(match (next, user) {
         (Some(next), _) => found(&next),

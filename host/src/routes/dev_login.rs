@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use crate::app::{App, SharedApp};
 use crate::http::{ApiError, Params, found};
 use crate::redirects::merge_query_param;
-use crate::sessions;
 use crate::users::LoginProfile;
 
 /// `next` after the allowlist (default: this host's `check`, which then shows the profile).
@@ -73,6 +72,6 @@ pub async fn submit(State(app): State<SharedApp>, params: Params) -> Result<Resp
         avatar_url: None,
         provider_id: format!("dev:{email}"),
     };
-    let (_user, token) = sessions::complete_login(&app, &profile).await?;
+    let (_user, token) = app.sessions().complete_login(&profile).await?;
     Ok(found(&merge_query_param(&next, "jwt", &token)))
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use axum::body::Bytes;
+use bytes::Bytes;
 use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::db::user::Model as User;
