@@ -210,6 +210,19 @@ impl App {
         }
     }
 
+    /// The services the login flow uses.
+    pub fn flow(&self) -> crate::login::flow::Flow<'_> {
+        crate::login::flow::Flow {
+            db: &self.db,
+            upstreams: &self.upstreams,
+            redirects: &self.redirects,
+            prefix: &self.config.server.prefix,
+            secure: self.config.server.external_address.starts_with("https://"),
+            limits: &self.config.login,
+            sessions: self.sessions(),
+        }
+    }
+
     /// The plugin set for this request; a reload does not change a set already taken.
     pub fn plugins(&self) -> Arc<PluginSet> {
         self.plugins.load_full()

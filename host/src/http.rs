@@ -63,6 +63,24 @@ impl From<crate::sessions::SessionError> for ApiError {
     }
 }
 
+impl From<crate::login::flow::FlowError> for ApiError {
+    fn from(e: crate::login::flow::FlowError) -> Self {
+        use crate::login::flow::FlowError;
+        match e {
+            FlowError::UnknownProvider => ApiError::NotFound,
+            FlowError::BadNext(m) => ApiError::BadRequest(m),
+            FlowError::UnknownState => ApiError::BadRequest(e.to_string()),
+            FlowError::TooManyPending {
+                retry_after_seconds,
+            } => ApiError::TooManyRequests {
+                retry_after_seconds,
+            },
+            FlowError::Database(e) => ApiError::Database(e),
+            FlowError::NoRandomness => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
         ApiError::Database(e)

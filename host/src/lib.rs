@@ -7,14 +7,13 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub use authhost_core::{
-    call_pool, client_addr, config, crypto, db, keys, plugins, redirects, sessions, tokens,
+    call_pool, client_addr, config, crypto, db, keys, login, plugins, redirects, sessions, tokens,
     user_cache, users,
 };
 
 pub mod app;
 pub mod http;
 pub mod logging;
-pub mod login;
 pub mod metrics;
 pub mod routes;
 pub mod server;

@@ -15,7 +15,7 @@ fn target(app: &App, params: &Params) -> Result<String, ApiError> {
     if !app.config.dev_login_enabled() {
         return Err(ApiError::NotFound);
     }
-    crate::login::flow::checked_next(app, params.get("next"))
+    Ok(app.flow().checked_next(params.get("next"))?)
 }
 
 fn escape(text: &str) -> String {

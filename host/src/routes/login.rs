@@ -1,12 +1,13 @@
-//! `login/<provider>` and `oauth_callback`: thin HTTP wrappers around `crate::login::flow`.
+//! `login/<provider>` and `oauth_callback`: the HTTP side of `crate::login::flow` (parameters
+//! in; redirects, binding cookies and errors out).
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 
-use crate::app::SharedApp;
-use crate::http::{ApiError, ClientIp, Params};
-use crate::login::flow;
+use crate::app::{App, SharedApp};
+use crate::http::{ApiError, ClientIp, Params, found};
+use crate::login::flow::{Binding, Callback, Redirect};
 
 pub async fn start(
     State(app): State<SharedApp>,
@@ -14,7 +15,11 @@ pub async fn start(
     ClientIp(client): ClientIp,
     params: Params,
 ) -> Result<Response, ApiError> {
-    flow::start(&app, &provider, client, &params).await
+    let redirect = app
+        .flow()
+        .start(&provider, client, params.get("next"))
+        .await?;
+    Ok(respond(&app, redirect))
 }
 
 pub async fn callback(
@@ -22,5 +27,58 @@ pub async fn callback(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, ApiError> {
-    flow::callback(&app, &headers, &params).await
+    let callback = Callback {
+        state: params.get("state"),
+        code: params.get("code"),
+        error: params.get("error"),
+        iss: params.get("iss"),
+    };
+    let redirect = app
+        .flow()
+        .callback(callback, |name| request_cookie(&headers, name))
+        .await?;
+    Ok(respond(&app, redirect))
+}
+
+/// A 302 to the redirect's location, setting or removing its binding cookie.
+fn respond(app: &App, redirect: Redirect) -> Response {
+    let mut response = found(&redirect.location);
+    if let Some(cookie) = redirect.binding.and_then(|b| set_cookie(app, &b)) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// `Set-Cookie` for a binding: only sent back to this host's routes, never readable by scripts,
+/// sent on the upstream's top-level redirect back (Lax), `Secure` when the external address is
+/// https.
+fn set_cookie(app: &App, binding: &Binding) -> Option<HeaderValue> {
+    let secure = if app.config.server.external_address.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{}={}; Path={}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        binding.name, binding.value, app.config.server.prefix, binding.max_age,
+    ))
+    .ok()
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers, read as bytes: another
+/// cookie on this host with bytes that are not text must not hide the binding.
+fn request_cookie(headers: &HeaderMap, name: &str) -> Option<Vec<u8>> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+        .filter_map(|pair| {
+            let at = pair.iter().position(|b| *b == b'=')?;
+            Some((
+                pair.get(..at)?.trim_ascii(),
+                pair.get(at + 1..)?.trim_ascii(),
+            ))
+        })
+        .find(|(k, _)| *k == name.as_bytes())
+        .map(|(_, v)| v.to_vec())
 }

@@ -1,7 +1,8 @@
 //! Logging in through an upstream: Google and any OpenID Connect provider (`oidc`), GitHub
-//! (OAuth2 plus its REST API). The flow itself (states, callback, redirects) is in the server
-//! crate's `login::flow`; each upstream only turns a code into a verified profile.
+//! (OAuth2 plus its REST API). The flow itself (states, callback, redirects) is in `flow`;
+//! each upstream only turns a code into a verified profile.
 
+pub mod flow;
 mod github;
 mod oidc;
 
