@@ -1,6 +1,4 @@
-//! The accept loop: HTTP/1.1 on hyper, caps on connections (in all and per client address),
-//! deadlines on request heads and idle keep-alive connections, and a graceful shutdown that stops
-//! accepting, lets in-flight requests finish (up to the grace period), then returns.
+//! Each connection's IO and service, keeping the connection deadlines.
 //!
 //! Connection deadlines are kept here rather than by hyper: hyper's `header_read_timeout` starts
 //! when a connection begins to wait for a request head, so on a kept-alive connection it also
@@ -13,18 +11,18 @@
 //!   without an answer;
 //! - a kept-alive connection with no request for `idle_timeout` is closed;
 //! - while a request is handled (its body included) neither applies: the handlers have their own
-//!   deadlines and the body its size limit.
+//!   deadlines (a form body gets `header_read_timeout` of its own, see `http::Params`) and the
+//!   body its size limit.
 //!
 //! hyper's own answers to request heads it cannot parse (400, 414, and 431 beyond
 //! `MAX_HEAD_BYTES`) are rewritten to carry a JSON body like every other error, and such a
 //! connection is closed after reading (and dropping) what the client still sends, up to
 //! `LINGER_MAX_BYTES`, so that the client sees the answer instead of a reset.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -32,298 +30,21 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-use crate::app::SharedApp;
-use crate::client_addr::{PeerAddr, TrustedProxies};
-use crate::config::ServerConfig;
-
-/// The most a request head (request line and headers) may take; a longer one gets a 431 JSON
-/// answer. Tokens are at most `tokens::MAX_TOKEN_LEN` (8 KiB), so this leaves room for an
-/// oversized token to get the route's own JSON error, while the connections one client may hold
-/// (`max_connections_per_client`) cannot make the server hold more than that many times this.
-pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+use crate::client_addr::PeerAddr;
 
 /// After answering a head it could not take, the server reads and drops up to this much of what
 /// the client still sends (within `header_read_timeout`) before closing, so that closing does
 /// not reset the connection before the client has read the answer.
 const LINGER_MAX_BYTES: usize = 4 * 1024 * 1024;
 
-/// Connections the admin listener (`server.admin_listen`) serves at once: a few scrapers and
-/// probes, kept apart from the public listener's cap so that they get through a flood.
-const ADMIN_MAX_CONNECTIONS: usize = 64;
-
-/// What the accept loop needs from `[server]`.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub max_connections: usize,
-    pub shutdown_grace: Duration,
-}
-
-/// Per-connection limits from `[server]` (`serve_service` applies the defaults).
-#[derive(Debug, Clone)]
-pub struct ConnectionLimits {
-    /// Connections one client address (IPv6: its /64) may hold at once.
-    pub max_per_client: usize,
-    /// Connections from these peers are not counted per address (they carry many clients).
-    pub trusted_proxies: TrustedProxies,
-    /// A request head must arrive whole within this time.
-    pub header_read_timeout: Duration,
-    /// A kept-alive connection with no request for this long is closed.
-    pub idle_timeout: Duration,
-}
-
-impl ConnectionLimits {
-    pub fn from_config(server: &ServerConfig) -> ConnectionLimits {
-        ConnectionLimits {
-            max_per_client: server.max_connections_per_client,
-            trusted_proxies: TrustedProxies::new(&server.trusted_proxies),
-            header_read_timeout: Duration::from_millis(server.header_read_timeout_ms),
-            idle_timeout: Duration::from_millis(server.idle_timeout_ms),
-        }
-    }
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> Self {
-        ConnectionLimits::from_config(&ServerConfig::default())
-    }
-}
-
-/// `[server]`'s limits for a listener that serves `max_connections` at once.
-fn limits_of(app: &SharedApp, max_connections: usize) -> (Limits, ConnectionLimits) {
-    let limits = Limits {
-        max_connections,
-        shutdown_grace: Duration::from_secs(app.config.server.shutdown_grace_seconds),
-    };
-    (limits, ConnectionLimits::from_config(&app.config.server))
-}
-
-/// Serves `app` on `listener` until `shutdown` resolves.
-pub async fn serve(app: SharedApp, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-    let (limits, connection_limits) = limits_of(&app, app.config.server.max_connections);
-    let service = crate::routes::service(app);
-    serve_service_with(service, limits, connection_limits, listener, shutdown).await;
-}
-
-/// Serves `app` on `listener` and, when `admin` is given (`server.admin_listen`), `/metrics`,
-/// `/healthz` and `/readyz` on `admin`, until `shutdown` resolves; returns when both are done.
-pub async fn serve_all(
-    app: SharedApp,
-    listener: TcpListener,
-    admin: Option<TcpListener>,
-    shutdown: impl Future<Output = ()>,
-) {
-    let Some(admin) = admin else {
-        return serve(app, listener, shutdown).await;
-    };
-    let (stop, mut stopped) = watch::channel(false);
-    let admin_task = tokio::spawn(serve_admin(app.clone(), admin, async move {
-        let _ = stopped.wait_for(|stop| *stop).await;
-    }));
-    serve(app, listener, async move {
-        shutdown.await;
-        let _ = stop.send(true);
-    })
-    .await;
-    let _ = admin_task.await;
-}
-
-/// The admin listener: the operations routes, with the same per-connection limits.
-pub async fn serve_admin(
-    app: SharedApp,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-) {
-    let (limits, connection_limits) = limits_of(&app, ADMIN_MAX_CONNECTIONS);
-    let service = crate::routes::admin_service(app);
-    serve_service_with(service, limits, connection_limits, listener, shutdown).await;
-}
-
-/// The accept loop and HTTP settings behind `serve`, for any service, with the default
-/// per-connection limits: the benchmark runs its constant-answer ceiling (W0) through exactly
-/// this.
-pub async fn serve_service<S>(
-    service: S,
-    limits: Limits,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-) where
-    S: hyper::service::Service<
-            Request<Incoming>,
-            Response = Response<axum::body::Body>,
-            Error = Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + Unpin + 'static,
-{
-    serve_service_with(
-        service,
-        limits,
-        ConnectionLimits::default(),
-        listener,
-        shutdown,
-    )
-    .await;
-}
-
-/// `serve_service` with the given per-connection limits.
-pub async fn serve_service_with<S>(
-    service: S,
-    limits: Limits,
-    connection_limits: ConnectionLimits,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-) where
-    S: hyper::service::Service<
-            Request<Incoming>,
-            Response = Response<axum::body::Body>,
-            Error = Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + Unpin + 'static,
-{
-    let grace = limits.shutdown_grace;
-    let limit = Arc::new(Semaphore::new(limits.max_connections));
-    let clients = Arc::new(ClientCounts::new(
-        connection_limits.max_per_client,
-        connection_limits.trusted_proxies.clone(),
-    ));
-    let deadlines = Deadlines {
-        header_read: connection_limits.header_read_timeout,
-        idle: connection_limits.idle_timeout,
-    };
-    let graceful = GracefulShutdown::new();
-    let mut builder = http1::Builder::new();
-    builder
-        // The head limit itself; the buffer limit keeps hyper from reading far beyond it.
-        .max_header_size(MAX_HEAD_BYTES)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .timer(TokioTimer::new())
-        // `ConnIo` keeps the head and idle deadlines (see the module documentation).
-        .header_read_timeout(None);
-    tokio::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            () = &mut shutdown => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let Some(slot) = clients.admit(peer.ip()) else {
-            // Over its address's cap: closed at once, unread, so that one address cannot take
-            // the connections every other client needs.
-            metrics::counter!("authhost_connections_refused_total", "reason" => "per_client")
-                .increment(1);
-            tracing::debug!(%peer, "connection refused: too many connections from this client");
-            drop(stream);
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let state = Arc::new(ConnState::default());
-        let io = ConnIo::new(stream, state.clone(), deadlines);
-        let service = Tracked {
-            service: service.clone(),
-            peer,
-            state,
-        };
-        let conn = builder.serve_connection(TokioIo::new(io), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-            drop(slot);
-            drop(permit);
-        });
-    }
-    drop(listener);
-    tracing::info!("shutting down: waiting for in-flight requests");
-    tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing remaining connections"),
-    }
-}
-
-/// Open connections by client address (`client_addr::bucket`), for the per-client cap.
-struct ClientCounts {
-    max: usize,
-    trusted: TrustedProxies,
-    open: Mutex<HashMap<IpAddr, usize>>,
-}
-
-/// One admitted connection's place in its client's count, given back when dropped.
-struct ClientSlot {
-    counts: Option<Arc<ClientCounts>>,
-    key: IpAddr,
-}
-
-impl ClientCounts {
-    fn new(max: usize, trusted: TrustedProxies) -> ClientCounts {
-        ClientCounts {
-            max,
-            trusted,
-            open: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// A slot for a connection from `ip`, or `None` when its address already holds `max`.
-    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
-        let key = crate::client_addr::bucket(ip);
-        if self.trusted.contains(ip) {
-            return Some(ClientSlot { counts: None, key });
-        }
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = open.entry(key).or_insert(0);
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(ClientSlot {
-            counts: Some(self.clone()),
-            key,
-        })
-    }
-}
-
-impl Drop for ClientSlot {
-    fn drop(&mut self) {
-        let Some(counts) = self.counts.take() else {
-            return;
-        };
-        let mut open = counts.open.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = open.get_mut(&self.key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                open.remove(&self.key);
-            }
-        }
-    }
-}
-
 /// What a connection's service tells its IO. Both run on the connection's task.
 #[derive(Default)]
-struct ConnState {
+pub(super) struct ConnState {
     /// Requests whose heads were complete (the service was called).
     requests: AtomicU32,
     /// Requests being handled (the service's answer not ready yet).
@@ -336,10 +57,10 @@ struct ConnState {
 /// The connection's service: every request gets the peer address in its extensions, and
 /// `ConnState` learns when a request starts and when its answer is ready.
 #[derive(Clone)]
-struct Tracked<S> {
-    service: S,
-    peer: SocketAddr,
-    state: Arc<ConnState>,
+pub(super) struct Tracked<S> {
+    pub(super) service: S,
+    pub(super) peer: SocketAddr,
+    pub(super) state: Arc<ConnState>,
 }
 
 impl<S> hyper::service::Service<Request<Incoming>> for Tracked<S>
@@ -367,7 +88,7 @@ where
 }
 
 /// The service's answer; the request stops counting as active when it is ready (or dropped).
-struct TrackedAnswer<F> {
+pub(super) struct TrackedAnswer<F> {
     answer: F,
     state: Option<Arc<ConnState>>,
 }
@@ -406,9 +127,9 @@ impl<F> Drop for TrackedAnswer<F> {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Deadlines {
-    header_read: Duration,
-    idle: Duration,
+pub(super) struct Deadlines {
+    pub(super) header_read: Duration,
+    pub(super) idle: Duration,
 }
 
 /// What the connection is waiting for when a read finds nothing to read.
@@ -422,7 +143,7 @@ enum Wait {
 
 /// The connection's socket, keeping the head and idle deadlines, turning hyper's bare error
 /// answers into JSON ones, and lingering before it closes after one.
-struct ConnIo {
+pub(super) struct ConnIo {
     stream: TcpStream,
     state: Arc<ConnState>,
     deadlines: Deadlines,
@@ -450,7 +171,7 @@ struct Linger {
 }
 
 impl ConnIo {
-    fn new(stream: TcpStream, state: Arc<ConnState>, deadlines: Deadlines) -> ConnIo {
+    pub(super) fn new(stream: TcpStream, state: Arc<ConnState>, deadlines: Deadlines) -> ConnIo {
         ConnIo {
             stream,
             state,
@@ -699,85 +420,5 @@ impl AsyncWrite for ConnIo {
             return this.poll_linger(cx);
         }
         Pin::new(&mut this.stream).poll_shutdown(cx)
-    }
-}
-
-/// `server.admin_listen` as an address; `None` when it is off (empty). Configuration
-/// validation has refused anything else.
-pub fn admin_listen_addr(server: &ServerConfig) -> Option<SocketAddr> {
-    server.admin_listen.trim().parse().ok()
-}
-
-/// A server running in the background (tests, embedding).
-pub struct ServerHandle {
-    pub addr: SocketAddr,
-    /// Where the operations routes are served when `server.admin_listen` is set.
-    pub admin_addr: Option<SocketAddr>,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
-}
-
-impl ServerHandle {
-    /// Binds `addr` (port 0 for any free port), and `server.admin_listen` when set (port 0
-    /// works there too), and serves `app` on a task.
-    pub async fn start(app: SharedApp, addr: SocketAddr) -> std::io::Result<ServerHandle> {
-        let listener = TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
-        let admin = match admin_listen_addr(&app.config.server) {
-            Some(admin) => Some(TcpListener::bind(admin).await?),
-            None => None,
-        };
-        let admin_addr = match &admin {
-            Some(l) => Some(l.local_addr()?),
-            None => None,
-        };
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve_all(app, listener, admin, async move {
-            let _ = stopped.await;
-        }));
-        Ok(ServerHandle {
-            addr,
-            admin_addr,
-            stop: Some(stop),
-            task,
-        })
-    }
-
-    /// Stops accepting and waits for in-flight requests.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = (&mut self.task).await;
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM. The handlers are installed by this call (not when the
-/// future is first polled), so call it before announcing that the service is ready.
-pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let interrupt = signal(SignalKind::interrupt());
-        let terminate = signal(SignalKind::terminate());
-        async move {
-            let wait = |s: std::io::Result<tokio::signal::unix::Signal>| async move {
-                match s {
-                    Ok(mut s) => {
-                        s.recv().await;
-                    }
-                    Err(_) => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                () = wait(interrupt) => tracing::info!("SIGINT received"),
-                () = wait(terminate) => tracing::info!("SIGTERM received"),
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("SIGINT received");
     }
 }
