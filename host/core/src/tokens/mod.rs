@@ -1,5 +1,6 @@
-//! User tokens and permission tokens: minting, and verification pinned to the key and algorithm
-//! this host uses. Nothing here knows about HTTP or the database.
+//! User tokens and permission tokens: minting (`mint`), verification pinned to the key and
+//! algorithm (`verify`), the original's tokens (`legacy`); this file the types and the service.
+//! Nothing here knows about HTTP or the database.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -11,7 +12,11 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::keys::{KeyError, KeyRing};
+use crate::keys::KeyRing;
+
+mod legacy;
+mod mint;
+mod verify;
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -71,13 +76,6 @@ struct PermissionClaims<'a> {
     iat: i64,
     exp: i64,
     iss: &'a str,
-}
-
-/// The original's user token: `userid` and `exp` only.
-#[derive(Debug, Deserialize)]
-struct LegacyClaims {
-    userid: String,
-    exp: u64,
 }
 
 /// A user token that passed verification.
@@ -191,272 +189,6 @@ impl TokenService {
 
     pub fn keys(&self) -> &KeyRing {
         &self.keys
-    }
-
-    fn sign(
-        &self,
-        header_b64: &str,
-        claims: &impl Serialize,
-        rsa: bool,
-    ) -> Result<String, TokenError> {
-        let payload = serde_json::to_vec(claims).map_err(|_| TokenError::Signing)?;
-        let mut token = String::with_capacity(header_b64.len() + payload.len() * 4 / 3 + 360);
-        token.push_str(header_b64);
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-        let signature = if rsa {
-            self.keys
-                .signing
-                .sign_rs256(token.as_bytes())
-                .map_err(|_: KeyError| TokenError::Signing)?
-        } else {
-            hmac::sign(&self.hmac_key, token.as_bytes())
-                .as_ref()
-                .to_vec()
-        };
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
-        Ok(token)
-    }
-
-    /// Mints a user token. `valid_after` is the user's last logout: the token's `iat` is kept
-    /// after it so that a login in the same second as a logout still yields a usable token.
-    pub fn mint_user_token(
-        &self,
-        userid: &str,
-        valid_after: Option<i64>,
-        days: Option<u32>,
-    ) -> Result<String, TokenError> {
-        let iat = now().max(valid_after.map_or(i64::MIN, |v| v.saturating_add(1)));
-        let lifetime = days.map_or(self.user_token_seconds, |d| i64::from(d) * 86_400);
-        let claims = UserClaims {
-            userid: userid.to_string(),
-            iat,
-            exp: iat.saturating_add(lifetime),
-            iss: self.issuer.clone(),
-            typ: Some("user".into()),
-        };
-        self.sign(
-            &self.user_header,
-            &claims,
-            self.user_alg == UserTokenAlgorithm::Rs256,
-        )
-    }
-
-    fn permission_cache_key(
-        userid: &str,
-        service: &str,
-        permissions: &serde_json::Value,
-    ) -> String {
-        format!("{userid}\0{service}\0{permissions}")
-    }
-
-    /// A still-valid token signed earlier for the same user, service and permissions (with
-    /// at least half its lifetime left), if the cache is on and has one.
-    pub fn cached_permission_token(
-        &self,
-        userid: &str,
-        service: &str,
-        permissions: &serde_json::Value,
-    ) -> Option<(String, i64)> {
-        let cache = self.permission_cache.as_ref()?;
-        cache.get(&Self::permission_cache_key(userid, service, permissions))
-    }
-
-    /// Signs a new permission token, the one `authorize` hands out (RS256, no `aud`; RSA costs
-    /// about 0.4 ms of CPU), and caches it.
-    pub fn sign_permission_token(
-        &self,
-        userid: &str,
-        service: &str,
-        permissions: &serde_json::Value,
-    ) -> Result<(String, i64), TokenError> {
-        let iat = now();
-        let exp = iat.saturating_add(self.permission_token_seconds);
-        let claims = PermissionClaims {
-            userid,
-            permissions,
-            service,
-            iat,
-            exp,
-            iss: &self.issuer,
-        };
-        let minted = (self.sign(&self.permission_header, &claims, true)?, exp);
-        if let Some(cache) = &self.permission_cache {
-            let key = Self::permission_cache_key(userid, service, permissions);
-            cache.insert(key, minted.clone());
-        }
-        Ok(minted)
-    }
-
-    /// Verifies a user token: algorithm pinned to the key named by `kid`, `exp`, `iss` and
-    /// `typ: "user"` required. Revocation (the user's last logout) is the caller's check.
-    pub fn verify_user_token(&self, token: &str) -> Result<VerifiedUser, TokenError> {
-        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
-            return Err(TokenError::Malformed);
-        }
-        if let Some(verified) = self.accept_own_token(token) {
-            return Ok(verified);
-        }
-        let accepted = self.verify_with_jsonwebtoken(token)?;
-        Ok(self.remember(token, accepted))
-    }
-
-    /// A token verified before and not expired since.
-    fn seen_before(&self, token: &str) -> Option<VerifiedUser> {
-        let (verified, last_second) = self.verified.get(token)?;
-        (now() <= last_second).then_some(verified)
-    }
-
-    fn remember(&self, token: &str, (verified, last_second): (VerifiedUser, i64)) -> VerifiedUser {
-        self.verified
-            .insert(token.to_string(), (verified.clone(), last_second));
-        verified
-    }
-
-    /// The hot path of `check` and `authorize`: a token verified before (and not expired
-    /// since), or one exactly as this host mints it. The
-    /// header segment must be byte-for-byte the one this host writes (so algorithm and key are
-    /// pinned by construction), the HMAC is compared in constant time, and the claims are
-    /// decoded once. It only ever accepts; anything it does not accept (another header, a bad
-    /// signature, odd claims) goes through jsonwebtoken, which gives the error. So it can never
-    /// accept a token the full path would refuse (see the `fast_path_agrees` test).
-    pub fn accept_own_token(&self, token: &str) -> Option<VerifiedUser> {
-        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
-            return None;
-        }
-        if let Some(verified) = self.seen_before(token) {
-            return Some(verified);
-        }
-        let accepted = self.accept_own_hs256(token)?;
-        Some(self.remember(token, accepted))
-    }
-
-    /// `accept_own_token` without the length limit and the memory of verified tokens; also
-    /// gives the last second the token is accepted.
-    fn accept_own_hs256(&self, token: &str) -> Option<(VerifiedUser, i64)> {
-        #[derive(Deserialize)]
-        struct Claims<'a> {
-            #[serde(borrow)]
-            userid: std::borrow::Cow<'a, str>,
-            iat: i64,
-            exp: i64,
-            #[serde(borrow)]
-            iss: std::borrow::Cow<'a, str>,
-            #[serde(borrow)]
-            typ: Option<std::borrow::Cow<'a, str>>,
-        }
-        if self.user_alg != UserTokenAlgorithm::Hs256 {
-            return None;
-        }
-        let rest = token
-            .strip_prefix(self.user_header.as_str())?
-            .strip_prefix('.')?;
-        let (payload_b64, signature_b64) = rest.split_once('.')?;
-        if signature_b64.contains('.') {
-            return None;
-        }
-        // Decoded into buffers on the stack: an HMAC-SHA256 is 32 bytes, and a user token's
-        // claims are well under 512 (longer ones take the heap).
-        // (The decoder wants room for its estimate of the length, 33 bytes for 43 characters.)
-        let mut signature = [0u8; 36];
-        let len = URL_SAFE_NO_PAD
-            .decode_slice(signature_b64, &mut signature)
-            .ok()?;
-        if len != 32 {
-            return None;
-        }
-        let signed = &token[..self.user_header.len() + 1 + payload_b64.len()];
-        hmac::verify(&self.hmac_key, signed.as_bytes(), &signature[..len]).ok()?;
-        let mut buffer = [0u8; 512];
-        let payload: std::borrow::Cow<'_, [u8]> =
-            match URL_SAFE_NO_PAD.decode_slice(payload_b64, &mut buffer) {
-                Ok(n) => std::borrow::Cow::Borrowed(&buffer[..n]),
-                Err(_) => std::borrow::Cow::Owned(URL_SAFE_NO_PAD.decode(payload_b64).ok()?),
-            };
-        // serde's derived struct would also take a JSON array; jsonwebtoken wants an object.
-        if payload.trim_ascii_start().first() != Some(&b'{') {
-            return None;
-        }
-        let claims: Claims<'_> = serde_json::from_slice(&payload).ok()?;
-        let valid = claims.typ.as_deref() == Some("user")
-            && claims.iss == self.issuer
-            && claims.exp >= now() - VERIFY_LEEWAY_SECONDS;
-        let verified = VerifiedUser {
-            userid: claims.userid.into_owned(),
-            issued_at: Some(claims.iat),
-        };
-        valid.then(|| (verified, claims.exp.saturating_add(VERIFY_LEEWAY_SECONDS)))
-    }
-
-    /// Every user token through jsonwebtoken: the reference the fast path must agree with.
-    /// Also gives the last second the token is accepted.
-    fn verify_with_jsonwebtoken(&self, token: &str) -> Result<(VerifiedUser, i64), TokenError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
-        let Some(kid) = header.kid else {
-            return self.verify_legacy(token, header.alg);
-        };
-        let expected = match self.user_alg {
-            UserTokenAlgorithm::Hs256 => Algorithm::HS256,
-            UserTokenAlgorithm::Rs256 => Algorithm::RS256,
-        };
-        if header.alg != expected {
-            return Err(TokenError::WrongAlgorithm);
-        }
-        let key = match self.user_alg {
-            // The HMAC key is derived from the signing key: no other kid can have made it.
-            UserTokenAlgorithm::Hs256 if kid == self.keys.signing.kid() => &self.user_decoding,
-            UserTokenAlgorithm::Hs256 => return Err(TokenError::UnknownKey),
-            UserTokenAlgorithm::Rs256 => {
-                &self.keys.find(&kid).ok_or(TokenError::UnknownKey)?.decoding
-            }
-        };
-        let mut validation = Validation::new(expected);
-        validation.required_spec_claims = ["exp", "iss"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<HashSet<_>>();
-        validation.set_issuer(&[&self.issuer]);
-        validation.validate_aud = false;
-        validation.leeway = VERIFY_LEEWAY_SECONDS.unsigned_abs();
-        let data = jsonwebtoken::decode::<UserClaims>(token, key, &validation)
-            .map_err(|e| TokenError::Invalid(e.to_string()))?;
-        if data.claims.typ.as_deref() != Some("user") {
-            return Err(TokenError::NotAUserToken);
-        }
-        let last_second = data.claims.exp.saturating_add(VERIFY_LEEWAY_SECONDS);
-        let verified = VerifiedUser {
-            userid: data.claims.userid,
-            issued_at: Some(data.claims.iat),
-        };
-        Ok((verified, last_second))
-    }
-
-    /// The original's tokens, accepted only with `legacy_user_tokens` (and `exp` required, which
-    /// the original did not require).
-    fn verify_legacy(
-        &self,
-        token: &str,
-        alg: Algorithm,
-    ) -> Result<(VerifiedUser, i64), TokenError> {
-        if !self.legacy {
-            return Err(TokenError::UnknownKey);
-        }
-        if alg != Algorithm::HS256 {
-            return Err(TokenError::WrongAlgorithm);
-        }
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.required_spec_claims = std::iter::once("exp".to_string()).collect();
-        validation.validate_aud = false;
-        validation.leeway = 0;
-        let data = jsonwebtoken::decode::<LegacyClaims>(token, &self.legacy_decoding, &validation)
-            .map_err(|e| TokenError::Invalid(e.to_string()))?;
-        let last_second = i64::try_from(data.claims.exp).unwrap_or(i64::MAX);
-        let verified = VerifiedUser {
-            userid: data.claims.userid,
-            issued_at: None,
-        };
-        Ok((verified, last_second))
     }
 
     /// Signs and verifies once; run before serving so a broken crypto setup never serves.

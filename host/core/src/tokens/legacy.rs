@@ -1,0 +1,43 @@
+//! The original service's user tokens (`legacy_user_tokens`): HS256 keyed with sha256 of the
+//! PEM, claims `userid` and `exp` only.
+
+use jsonwebtoken::{Algorithm, Validation};
+use serde::Deserialize;
+
+use super::{TokenError, TokenService, VerifiedUser};
+
+/// The original's user token: `userid` and `exp` only.
+#[derive(Debug, Deserialize)]
+struct LegacyClaims {
+    userid: String,
+    exp: u64,
+}
+
+impl TokenService {
+    /// The original's tokens, accepted only with `legacy_user_tokens` (and `exp` required, which
+    /// the original did not require).
+    pub(super) fn verify_legacy(
+        &self,
+        token: &str,
+        alg: Algorithm,
+    ) -> Result<(VerifiedUser, i64), TokenError> {
+        if !self.legacy {
+            return Err(TokenError::UnknownKey);
+        }
+        if alg != Algorithm::HS256 {
+            return Err(TokenError::WrongAlgorithm);
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.required_spec_claims = std::iter::once("exp".to_string()).collect();
+        validation.validate_aud = false;
+        validation.leeway = 0;
+        let data = jsonwebtoken::decode::<LegacyClaims>(token, &self.legacy_decoding, &validation)
+            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let last_second = i64::try_from(data.claims.exp).unwrap_or(i64::MAX);
+        let verified = VerifiedUser {
+            userid: data.claims.userid,
+            issued_at: None,
+        };
+        Ok((verified, last_second))
+    }
+}
