@@ -47,16 +47,6 @@ pub struct PluginSet {
 }
 
 impl PluginSet {
-    /// An empty set (no services, no extensions).
-    pub fn empty(timeout: Duration, pool: Arc<CallPool>) -> PluginSet {
-        PluginSet {
-            providers: HashMap::new(),
-            extensions: Vec::new(),
-            timeout,
-            pool,
-        }
-    }
-
     /// Loads and instantiates every plugin the configuration names. Blocking (it opens
     /// libraries and runs plugin constructors). Every failure is reported, each naming the
     /// alias or extension and the file.
