@@ -108,9 +108,10 @@ impl RouteMetrics {
             .record(elapsed.as_secs_f64());
         let counter = |status: u16| metrics::counter!(REQUESTS, "route" => route.clone(), "status" => status.to_string());
         match COMMON_STATUSES.iter().position(|s| *s == status) {
-            Some(i) => self.by_status[i]
-                .get_or_init(|| counter(status))
-                .increment(1),
+            Some(i) => match self.by_status.get(i) {
+                Some(handle) => handle.get_or_init(|| counter(status)).increment(1),
+                None => counter(status).increment(1),
+            },
             None => counter(status).increment(1),
         }
     }

@@ -1,6 +1,11 @@
 //! The `authhost` binary: keygen, token, config, plugins, migrate, start-up errors, and a
 //! graceful stop on SIGTERM.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;

@@ -277,7 +277,11 @@ fn verifying_key(source: &str, pem_text: &str) -> Result<VerifyingKey, KeyError>
     let key = PublicKey::from_der(block.contents())
         .map_err(|e| invalid(source, format!("not a usable RSA public key: {e}")))?;
     let ((n, e), jwk) = jwk_of(&key);
-    let kid = jwk["kid"].as_str().unwrap_or_default().to_string();
+    let kid = jwk
+        .get("kid")
+        .and_then(|k| k.as_str())
+        .unwrap_or_default()
+        .to_string();
     let decoding = DecodingKey::from_rsa_components(&n, &e)
         .map_err(|err| invalid(source, format!("cannot use the public key: {err}")))?;
     Ok(VerifyingKey {

@@ -265,7 +265,7 @@ impl ConnIo {
         if head.len() < 13 || !head.starts_with(b"HTTP/1.") {
             return None;
         }
-        let message = match &head[8..13] {
+        let message = match head.get(8..13)? {
             b" 400 " => "malformed request",
             b" 414 " => "request target too long",
             b" 431 " => "request head too large",
@@ -278,10 +278,10 @@ impl ConnIo {
         let at = head.windows(EMPTY.len()).position(|w| w == EMPTY)?;
         let body = format!("{{\"error\":\"{message}\"}}");
         let mut answer = Vec::with_capacity(head.len() + body.len() + 64);
-        answer.extend_from_slice(&head[..at]);
+        answer.extend_from_slice(head.get(..at)?);
         answer.extend_from_slice(b"\r\ncontent-type: application/json");
         answer.extend_from_slice(format!("\r\ncontent-length: {}\r\n", body.len()).as_bytes());
-        answer.extend_from_slice(&head[at + EMPTY.len()..]);
+        answer.extend_from_slice(head.get(at + EMPTY.len()..)?);
         answer.extend_from_slice(body.as_bytes());
         Some(answer)
     }
@@ -292,7 +292,8 @@ impl ConnIo {
             if *written >= bytes.len() {
                 break;
             }
-            let n = ready!(Pin::new(&mut self.stream).poll_write(cx, &bytes[*written..]))?;
+            let rest = bytes.get(*written..).unwrap_or_default();
+            let n = ready!(Pin::new(&mut self.stream).poll_write(cx, rest))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }

@@ -122,7 +122,7 @@ fn start_lock(client: &str) -> &'static tokio::sync::Mutex<()> {
     use std::hash::{BuildHasher, BuildHasherDefault};
     let hash =
         BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(client);
-    // The remainder is below the array's length.
+    #[allow(clippy::indexing_slicing)] // the remainder of `% 64` is below the array's length
     &START_LOCKS[(hash % 64) as usize]
 }
 

@@ -81,12 +81,12 @@ impl TokenService {
         if len != 32 {
             return None;
         }
-        let signed = &token[..self.user_header.len() + 1 + payload_b64.len()];
-        hmac::verify(&self.hmac_key, signed.as_bytes(), &signature[..len]).ok()?;
+        let signed = token.get(..self.user_header.len() + 1 + payload_b64.len())?;
+        hmac::verify(&self.hmac_key, signed.as_bytes(), signature.get(..len)?).ok()?;
         let mut buffer = [0u8; 512];
         let payload: std::borrow::Cow<'_, [u8]> =
             match URL_SAFE_NO_PAD.decode_slice(payload_b64, &mut buffer) {
-                Ok(n) => std::borrow::Cow::Borrowed(&buffer[..n]),
+                Ok(n) => std::borrow::Cow::Borrowed(buffer.get(..n)?),
                 Err(_) => std::borrow::Cow::Owned(URL_SAFE_NO_PAD.decode(payload_b64).ok()?),
             };
         // serde's derived struct would also take a JSON array; jsonwebtoken wants an object.
