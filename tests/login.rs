@@ -9,10 +9,16 @@ use serde_json::{Value, json};
 const NEXT: &str = "https://app.example.org/after?keep=1";
 
 async fn start() -> (TestServer, FakeGitHub) {
+    start_with(Options::default()).await
+}
+
+/// A test server with the GitHub fake as a provider, plus `options` (their TOML appended).
+async fn start_with(options: Options) -> (TestServer, FakeGitHub) {
     let gh = FakeGitHub::start().await;
+    let extra_toml = format!("{}\n{}", gh.provider_toml(), options.extra_toml);
     let s = TestServer::start_with(Options {
-        extra_toml: gh.provider_toml(),
-        ..Options::default()
+        extra_toml,
+        ..options
     })
     .await;
     (s, gh)
@@ -332,9 +338,7 @@ async fn the_binding_cookie_is_scoped_and_hidden_from_scripts() {
     );
     s.stop().await;
 
-    let gh = FakeGitHub::start().await;
-    let s = TestServer::start_with(Options {
-        extra_toml: gh.provider_toml(),
+    let (s, _gh) = start_with(Options {
         env: [(
             "EXTERNAL_ADDRESS".to_string(),
             "https://auth.example.org".to_string(),
@@ -431,12 +435,8 @@ async fn a_flood_of_login_starts_is_bounded_per_address() {
 /// NAT address is one client, and two offices behind the same proxy are two.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_addresses_count_only_from_trusted_proxies() {
-    let gh = FakeGitHub::start().await;
-    let s = TestServer::start_with(Options {
-        extra_toml: format!(
-            "{}\n[login]\nmax_pending_per_client = 300\n",
-            gh.provider_toml()
-        ),
+    let (s, _gh) = start_with(Options {
+        extra_toml: "[login]\nmax_pending_per_client = 300\n".into(),
         env: [(
             "AUTHHOST_SERVER__TRUSTED_PROXIES".to_string(),
             "[\"127.0.0.1\"]".to_string(),
@@ -481,12 +481,8 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
 /// `max_pending_total`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_logins_of_all_clients_together_are_bounded() {
-    let gh = FakeGitHub::start().await;
-    let s = TestServer::start_with(Options {
-        extra_toml: format!(
-            "{}\n[login]\nmax_pending_per_client = 3\nmax_pending_total = 5\n",
-            gh.provider_toml()
-        ),
+    let (s, _gh) = start_with(Options {
+        extra_toml: "[login]\nmax_pending_per_client = 3\nmax_pending_total = 5\n".into(),
         ..Options::default()
     })
     .await;

@@ -125,6 +125,30 @@ pub async fn serve_admin(
     serve_service_with(service, limits, connection_limits, listener, shutdown).await;
 }
 
+/// What the accept loop serves: a hyper service answering with axum bodies, never failing,
+/// cloned per connection.
+pub trait AppHttpService:
+    hyper::service::Service<
+        Request<Incoming>,
+        Response = Response<axum::body::Body>,
+        Error = Infallible,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> AppHttpService for S where
+    S: hyper::service::Service<
+            Request<Incoming>,
+            Response = Response<axum::body::Body>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
 /// The accept loop and HTTP settings behind `serve`, for any service, with the default
 /// per-connection limits: the benchmark runs its constant-answer ceiling (W0) through exactly
 /// this.
@@ -134,13 +158,7 @@ pub async fn serve_service<S>(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) where
-    S: hyper::service::Service<
-            Request<Incoming>,
-            Response = Response<axum::body::Body>,
-            Error = Infallible,
-        > + Clone
-        + Send
-        + 'static,
+    S: AppHttpService,
     S::Future: Send + Unpin + 'static,
 {
     serve_service_with(
@@ -161,13 +179,7 @@ pub async fn serve_service_with<S>(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) where
-    S: hyper::service::Service<
-            Request<Incoming>,
-            Response = Response<axum::body::Body>,
-            Error = Infallible,
-        > + Clone
-        + Send
-        + 'static,
+    S: AppHttpService,
     S::Future: Send + Unpin + 'static,
 {
     let grace = limits.shutdown_grace;

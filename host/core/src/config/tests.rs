@@ -2,6 +2,14 @@
 
 use super::*;
 
+/// Every key in `keys` is named by one of `errs`.
+fn assert_errors_name(errs: &[ConfigError], keys: &[&str]) {
+    let named: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+    for k in keys {
+        assert!(named.contains(k), "{k} missing from {named:?}");
+    }
+}
+
 fn env(pairs: &[(&str, &str)]) -> EnvMap {
     pairs
         .iter()
@@ -61,16 +69,16 @@ fn every_error_is_reported_with_its_key() {
     let errs = Config::from_toml_str(toml, &env(&[]))
         .expect_err("invalid")
         .0;
-    let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
-    for k in [
-        "server.listen",
-        "server.external_address",
-        "tokens.user_token_days",
-        "tokens.user_token_algorithm",
-        "plugins.services",
-    ] {
-        assert!(keys.contains(&k), "{k} missing from {keys:?}");
-    }
+    assert_errors_name(
+        &errs,
+        &[
+            "server.listen",
+            "server.external_address",
+            "tokens.user_token_days",
+            "tokens.user_token_algorithm",
+            "plugins.services",
+        ],
+    );
 }
 
 #[test]
@@ -120,21 +128,21 @@ fn out_of_range_durations_and_sizes_are_named_errors() {
     let errs = Config::from_toml_str(toml, &env(&[]))
         .expect_err("invalid")
         .0;
-    let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
-    for k in [
-        "server.shutdown_grace_seconds",
-        "server.max_connections",
-        "server.max_connections_per_client",
-        "server.idle_timeout_ms",
-        "database.user_cache_ms",
-        "database.max_connections",
-        "tokens.user_token_days",
-        "tokens.permission_token_seconds",
-        "plugins.call_timeout_ms",
-        "providers.corp.timeout_ms",
-    ] {
-        assert!(keys.contains(&k), "{k} missing from {keys:?}");
-    }
+    assert_errors_name(
+        &errs,
+        &[
+            "server.shutdown_grace_seconds",
+            "server.max_connections",
+            "server.max_connections_per_client",
+            "server.idle_timeout_ms",
+            "database.user_cache_ms",
+            "database.max_connections",
+            "tokens.user_token_days",
+            "tokens.permission_token_seconds",
+            "plugins.call_timeout_ms",
+            "providers.corp.timeout_ms",
+        ],
+    );
     let pts = errs
         .iter()
         .find(|e| e.key == "tokens.permission_token_seconds")
@@ -188,17 +196,17 @@ fn words_are_typed_and_a_typo_is_a_named_error_among_the_others() {
     let errs = Config::from_toml_str(toml, &env(&[]))
         .expect_err("invalid")
         .0;
-    let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
-    for k in [
-        "server.listen",
-        "server.log_format",
-        "tokens.user_token_algorithm",
-        "providers.corp.kind",
-        "providers.google.client_auth",
-        "providers.github.client_auth",
-    ] {
-        assert!(keys.contains(&k), "{k} missing from {keys:?}");
-    }
+    assert_errors_name(
+        &errs,
+        &[
+            "server.listen",
+            "server.log_format",
+            "tokens.user_token_algorithm",
+            "providers.corp.kind",
+            "providers.google.client_auth",
+            "providers.github.client_auth",
+        ],
+    );
     let alg = errs
         .iter()
         .find(|e| e.key == "tokens.user_token_algorithm")
