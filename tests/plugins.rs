@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use authhost::config::EnvMap;
+use authhost_plugin_api::INTERFACE_VERSION;
 use authhost_tests::{Options, TestServer, jwt_parts, md5_hex, plugin_dir, test_config, try_build};
 use serde_json::{Value, json};
 
@@ -177,7 +178,12 @@ async fn load_failures_are_reported_together_at_start() {
     assert_eq!(errors.len(), 7, "{all}");
     let wrong = dir.join("libwrong_interface.so").display().to_string();
     let expect = [
-        format!("{wrong}: built for plugin interface version 99, this host expects version 1"),
+        // The fixture reports this host's version + 98.
+        format!(
+            "{wrong}: built for plugin interface version {}, this host expects version {}",
+            INTERFACE_VERSION + 98,
+            INTERFACE_VERSION
+        ),
         "plugin `no_such_plugin` not found: no libno_such_plugin.so in".to_string(),
         "/nonexistent/libnope.so: no such file".to_string(),
         format!("{}: not an authhost plugin", dir.join("libnot_a_plugin.so").display()),

@@ -198,6 +198,7 @@ impl App {
                     .map_err(|e| e.to_string())
             })
             .await
+            .map_err(|e| e.to_string())?
     }
 
     /// The services a login, an operator token or a logout touches.

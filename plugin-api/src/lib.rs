@@ -2,14 +2,18 @@
 //!
 //! A plugin is a `cdylib` that implements [`PermissionProvider`] or [`Extension`] and exports
 //! it with [`export_provider!`] or [`export_extension!`]. Authors never touch FFI types: the
-//! macros build an abi_stable prefix-type root module whose functions catch panics and turn
-//! them into errors (a panic must never unwind across the boundary), and carry JSON as text.
+//! macros build one abi_stable prefix-type root module ([`PluginModule`], the same for both
+//! kinds) whose functions catch panics and turn them into typed failures (a panic must never
+//! unwind across the boundary), and carry JSON as text.
 //!
 //! Versioning promise: [`INTERFACE_VERSION`] changes only when a change would break plugins
 //! already built; new optional functions are appended after the last prefix field so older
 //! plugins keep loading. The host refuses a plugin built for another interface version, naming
 //! the file and both versions.
 
+#[cfg(feature = "abi-evolution-test")]
+#[doc(hidden)]
+pub mod evolution_test;
 pub mod glue;
 pub mod load;
 pub mod log;
@@ -17,6 +21,7 @@ pub mod sink;
 pub mod testkit;
 
 pub use abi_stable;
+pub use load::CallError;
 pub use serde_json;
 pub use serde_json::{Value, json};
 
@@ -26,14 +31,17 @@ use abi_stable::std_types::{RResult, RStr, RString};
 use abi_stable::{StableAbi, declare_root_module_statics, package_version_strings};
 
 /// Interface version a plugin was built for; the host refuses plugins built for another one.
-pub const INTERFACE_VERSION: u32 = 1;
+///
+/// History: 1, a root module per kind (2026-11); 2, one root module for both kinds with typed
+/// call failures and optional appended functions (2026-11-30).
+pub const INTERFACE_VERSION: u32 = 2;
 
 /// Plain C symbols every plugin exports beside its root module, so that the host can name the
 /// interface version and kind of a file before abi_stable checks its layout.
 pub const INTERFACE_VERSION_SYMBOL: &[u8] = b"authhost_plugin_interface_version\0";
 pub const KIND_SYMBOL: &[u8] = b"authhost_plugin_kind\0";
 
-/// The kinds of plugins, as `authhost_plugin_kind` reports them.
+/// The kinds of plugins as numbers, as `authhost_plugin_kind` reports them ([`Kind`]).
 pub const KIND_PROVIDER: u32 = 1;
 pub const KIND_EXTENSION: u32 = 2;
 
@@ -76,10 +84,62 @@ pub trait Extension: Send + Sync + Sized + 'static {
     }
 }
 
-/// Hook numbers as they cross the boundary.
-pub const HOOK_NEW_USER: u8 = 1;
-pub const HOOK_USER_LOGIN: u8 = 2;
-pub const HOOK_USER_LOGOUT: u8 = 3;
+/// The kinds of plugins. Both kinds share one root module, one loader and one call path; the
+/// kind says which calls a library answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Answers [`CALL_GET_PERMISSIONS`].
+    Provider,
+    /// Receives the `HOOK_*` calls.
+    Extension,
+}
+
+impl Kind {
+    /// The number `authhost_plugin_kind` and the root module report.
+    pub const fn code(self) -> u32 {
+        match self {
+            Kind::Provider => KIND_PROVIDER,
+            Kind::Extension => KIND_EXTENSION,
+        }
+    }
+
+    pub const fn from_code(code: u32) -> Option<Kind> {
+        match code {
+            KIND_PROVIDER => Some(Kind::Provider),
+            KIND_EXTENSION => Some(Kind::Extension),
+            _ => None,
+        }
+    }
+
+    /// As messages and `authhost plugins` name it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Kind::Provider => "permission provider",
+            Kind::Extension => "extension",
+        }
+    }
+}
+
+/// Call numbers as they cross the boundary: the one a provider answers and the hooks.
+pub const CALL_GET_PERMISSIONS: u8 = 1;
+pub const HOOK_NEW_USER: u8 = 2;
+pub const HOOK_USER_LOGIN: u8 = 3;
+pub const HOOK_USER_LOGOUT: u8 = 4;
+
+/// `CallFailure::reason` values.
+pub const FAILURE_ERROR: u8 = 1;
+pub const FAILURE_PANIC: u8 = 2;
+pub const FAILURE_UNSUPPORTED: u8 = 3;
+
+/// Why a call into a plugin failed, as it crosses the boundary: typed, so the host never reads
+/// meaning out of the message text.
+#[repr(C)]
+#[derive(StableAbi, Debug)]
+pub struct CallFailure {
+    /// One of the `FAILURE_*` numbers (an unknown one reads as an error).
+    pub reason: u8,
+    pub message: RString,
+}
 
 /// How a plugin's log lines reach the host's log.
 #[repr(C)]
@@ -89,57 +149,43 @@ pub struct HostLogger {
     pub log: extern "C" fn(level: u8, plugin: RStr<'_>, message: RStr<'_>),
 }
 
-/// The root module of a provider plugin.
+/// The root module every plugin exports, whatever its kind.
+///
+/// Evolution rule (see `docs/plugins.md`): fields up to `last_prefix_field` never change within
+/// an interface version; a new optional function is appended after it, and because of
+/// `missing_field(option)` the host reads it as `None` from a plugin built before it existed
+/// ("not implemented") instead of panicking.
 #[repr(C)]
 #[derive(StableAbi)]
-#[sabi(kind(Prefix(prefix_ref = ProviderModuleRef)))]
-#[sabi(missing_field(panic))]
-pub struct ProviderModule {
+#[sabi(kind(Prefix(prefix_ref = PluginModuleRef)))]
+#[sabi(missing_field(option))]
+pub struct PluginModule {
     pub interface_version: u32,
+    /// `KIND_PROVIDER` or `KIND_EXTENSION`.
+    pub kind: u32,
     pub name: RStr<'static>,
     pub version: RStr<'static>,
     /// The host's log callback and the plugin's name as the host will show it.
     pub set_logger: extern "C" fn(HostLogger, RStr<'_>),
     /// Config JSON in, an instance handle out.
-    pub new_instance: extern "C" fn(config: RStr<'_>) -> RResult<usize, RString>,
+    pub new_instance: extern "C" fn(config: RStr<'_>) -> RResult<usize, CallFailure>,
     pub drop_instance: extern "C" fn(handle: usize),
-    /// `user` is the profile as JSON text; the answer is JSON text.
+    /// `call` is `CALL_GET_PERMISSIONS` or a `HOOK_*` number; `service` the alias asked for
+    /// (empty for hooks); `user` the profile as JSON text. The answer is JSON text (`null` for
+    /// hooks).
     #[sabi(last_prefix_field)]
-    pub get_permissions: extern "C" fn(
+    pub call: extern "C" fn(
         handle: usize,
+        call: u8,
         service: RStr<'_>,
         user: RStr<'_>,
-    ) -> RResult<RString, RString>,
+    ) -> RResult<RString, CallFailure>,
 }
 
-impl RootModule for ProviderModuleRef {
-    declare_root_module_statics! {ProviderModuleRef}
-    const BASE_NAME: &'static str = "authhost_provider";
-    const NAME: &'static str = "authhost_provider";
-    const VERSION_STRINGS: VersionStrings = package_version_strings!();
-}
-
-/// The root module of an extension plugin.
-#[repr(C)]
-#[derive(StableAbi)]
-#[sabi(kind(Prefix(prefix_ref = ExtensionModuleRef)))]
-#[sabi(missing_field(panic))]
-pub struct ExtensionModule {
-    pub interface_version: u32,
-    pub name: RStr<'static>,
-    pub version: RStr<'static>,
-    pub set_logger: extern "C" fn(HostLogger, RStr<'_>),
-    pub new_instance: extern "C" fn(config: RStr<'_>) -> RResult<usize, RString>,
-    pub drop_instance: extern "C" fn(handle: usize),
-    /// `hook` is one of the `HOOK_*` numbers; `user` the profile as JSON text.
-    #[sabi(last_prefix_field)]
-    pub call_hook: extern "C" fn(handle: usize, hook: u8, user: RStr<'_>) -> RResult<(), RString>,
-}
-
-impl RootModule for ExtensionModuleRef {
-    declare_root_module_statics! {ExtensionModuleRef}
-    const BASE_NAME: &'static str = "authhost_extension";
-    const NAME: &'static str = "authhost_extension";
+impl RootModule for PluginModuleRef {
+    declare_root_module_statics! {PluginModuleRef}
+    const BASE_NAME: &'static str = "authhost_plugin";
+    const NAME: &'static str = "authhost_plugin";
     const VERSION_STRINGS: VersionStrings = package_version_strings!();
 }
 
@@ -148,30 +194,39 @@ impl RootModule for ExtensionModuleRef {
 /// dependency, which its own `#[export_root_module]` attribute would require.
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __export_root_module {
-    ($module:ty) => {
+macro_rules! __export_plugin {
+    ($adapter:ty, $kind:expr, $name:expr, $version:expr) => {
         #[unsafe(export_name = "_1as_0lib_1header_0root_bmodule_bloader")]
         pub static AUTHHOST_LIB_HEADER: $crate::abi_stable::library::LibHeader = {
             extern "C" fn erased_root_module() -> $crate::abi_stable::library::RootModuleResult {
                 $crate::abi_stable::library::__call_root_module_loader(authhost_root_module)
             }
-            // SAFETY: `erased_root_module` returns the root module of type `$module`.
+            // SAFETY: `erased_root_module` returns the root module of type `PluginModuleRef`.
             unsafe {
-                $crate::abi_stable::library::LibHeader::from_constructor::<$module>(
+                $crate::abi_stable::library::LibHeader::from_constructor::<$crate::PluginModuleRef>(
                     erased_root_module,
                     $crate::abi_stable::library::CheckTypeLayout::Yes,
                 )
             }
         };
-    };
-}
 
-/// The two plain C symbols the host reads before abi_stable's layout check, so that a plugin of
-/// another interface version or kind can be named as such.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __export_plain_symbols {
-    ($kind:expr) => {
+        pub fn authhost_root_module() -> $crate::PluginModuleRef {
+            use $crate::abi_stable::prefix_type::PrefixTypeTrait;
+            $crate::PluginModule {
+                interface_version: $crate::INTERFACE_VERSION,
+                kind: $kind,
+                name: $crate::abi_stable::std_types::RStr::from_str($name),
+                version: $crate::abi_stable::std_types::RStr::from_str($version),
+                set_logger: $crate::glue::set_logger,
+                new_instance: $crate::glue::new_instance::<$adapter>,
+                drop_instance: $crate::glue::drop_instance::<$adapter>,
+                call: $crate::glue::call::<$adapter>,
+            }
+            .leak_into_prefix()
+        }
+
+        // Plain C symbols the host reads before abi_stable's layout check, so that a plugin of
+        // another interface version or kind can be named as such.
         #[unsafe(no_mangle)]
         pub extern "C" fn authhost_plugin_interface_version() -> u32 {
             $crate::INTERFACE_VERSION
@@ -189,23 +244,12 @@ macro_rules! __export_plain_symbols {
 #[macro_export]
 macro_rules! export_provider {
     ($ty:ty, $name:expr, $version:expr) => {
-        $crate::__export_root_module!($crate::ProviderModuleRef);
-
-        pub fn authhost_root_module() -> $crate::ProviderModuleRef {
-            use $crate::abi_stable::prefix_type::PrefixTypeTrait;
-            $crate::ProviderModule {
-                interface_version: $crate::INTERFACE_VERSION,
-                name: $crate::abi_stable::std_types::RStr::from_str($name),
-                version: $crate::abi_stable::std_types::RStr::from_str($version),
-                set_logger: $crate::glue::set_logger,
-                new_instance: $crate::glue::provider_new::<$ty>,
-                drop_instance: $crate::glue::provider_drop::<$ty>,
-                get_permissions: $crate::glue::provider_get::<$ty>,
-            }
-            .leak_into_prefix()
-        }
-
-        $crate::__export_plain_symbols!($crate::KIND_PROVIDER);
+        $crate::__export_plugin!(
+            $crate::glue::AsProvider<$ty>,
+            $crate::KIND_PROVIDER,
+            $name,
+            $version
+        );
     };
 }
 
@@ -214,23 +258,12 @@ macro_rules! export_provider {
 #[macro_export]
 macro_rules! export_extension {
     ($ty:ty, $name:expr, $version:expr) => {
-        $crate::__export_root_module!($crate::ExtensionModuleRef);
-
-        pub fn authhost_root_module() -> $crate::ExtensionModuleRef {
-            use $crate::abi_stable::prefix_type::PrefixTypeTrait;
-            $crate::ExtensionModule {
-                interface_version: $crate::INTERFACE_VERSION,
-                name: $crate::abi_stable::std_types::RStr::from_str($name),
-                version: $crate::abi_stable::std_types::RStr::from_str($version),
-                set_logger: $crate::glue::set_logger,
-                new_instance: $crate::glue::extension_new::<$ty>,
-                drop_instance: $crate::glue::extension_drop::<$ty>,
-                call_hook: $crate::glue::extension_hook::<$ty>,
-            }
-            .leak_into_prefix()
-        }
-
-        $crate::__export_plain_symbols!($crate::KIND_EXTENSION);
+        $crate::__export_plugin!(
+            $crate::glue::AsExtension<$ty>,
+            $crate::KIND_EXTENSION,
+            $name,
+            $version
+        );
     };
 }
 

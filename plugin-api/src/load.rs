@@ -4,7 +4,8 @@
 //! rebuilt plugin must be loaded from a new path.
 //!
 //! Each library is loaded through its own header, not `RootModule::load_from_file`, whose
-//! per-type cache would hand every provider library the first one's module.
+//! per-type cache would hand every library the first one's module. Both kinds share this
+//! loader, [`Library`], [`Instance`] and its one call path; the kind is a parameter.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -14,8 +15,8 @@ use abi_stable::std_types::{RResult, RStr};
 use serde_json::Value;
 
 use crate::{
-    ExtensionModuleRef, HostLogger, INTERFACE_VERSION, INTERFACE_VERSION_SYMBOL, KIND_EXTENSION,
-    KIND_PROVIDER, KIND_SYMBOL, ProviderModuleRef,
+    CALL_GET_PERMISSIONS, CallFailure, FAILURE_PANIC, FAILURE_UNSUPPORTED, HostLogger,
+    INTERFACE_VERSION, INTERFACE_VERSION_SYMBOL, KIND_SYMBOL, Kind, PluginModuleRef,
 };
 
 /// Why a file could not be loaded as a plugin; every variant names the file.
@@ -126,16 +127,13 @@ impl LoadError {
     }
 }
 
-fn kind_name(kind: u32) -> &'static str {
-    match kind {
-        KIND_PROVIDER => "permission provider",
-        KIND_EXTENSION => "extension",
-        _ => "unknown",
-    }
+fn kind_name(code: u32) -> &'static str {
+    Kind::from_code(code).map_or("unknown", Kind::name)
 }
 
-/// Opens `path`, checks interface version and kind, and initialises root module `M`.
-fn load_root<M: RootModule>(path: &Path, expected_kind: u32) -> Result<M, LoadError> {
+/// Opens `path`, checks interface version and kind, and initialises root module `M` (always
+/// [`PluginModuleRef`], except in the ABI-evolution test).
+pub(crate) fn load_root<M: RootModule>(path: &Path, expected: Kind) -> Result<M, LoadError> {
     let raw = RawLibrary::load_at(path).map_err(|e| LoadError::Open {
         path: path.into(),
         message: first_line(&e.to_string()),
@@ -155,11 +153,11 @@ fn load_root<M: RootModule>(path: &Path, expected_kind: u32) -> Result<M, LoadEr
     let kind = unsafe { raw.get::<extern "C" fn() -> u32>(KIND_SYMBOL) }
         .map(|f| (*f)())
         .map_err(|_| LoadError::NotAPlugin { path: path.into() })?;
-    if kind != expected_kind {
+    if kind != expected.code() {
         return Err(LoadError::WrongKind {
             path: path.into(),
             found: kind_name(kind),
-            expected: kind_name(expected_kind),
+            expected: expected.name(),
         });
     }
     // SAFETY: the library stays loaded for the life of the process (it is leaked below).
@@ -168,6 +166,25 @@ fn load_root<M: RootModule>(path: &Path, expected_kind: u32) -> Result<M, LoadEr
     header
         .init_root_module::<M>()
         .map_err(|e| layout_error(path, e))
+}
+
+/// How a host whose interface has appended functions loads a plugin built before them.
+/// abi_stable accepts a root module only when the host's declaration has no more fields than
+/// the library's, so such a plugin is refused by the newest declaration `New`; it is then
+/// checked against the previous declaration `Old` (kept, under the same type name, when a
+/// function is appended) and read through `New` by `upgrade`: the accessors of the appended
+/// functions see the library's own field count and answer `None`, "not implemented".
+/// Interface version 2 has no appended function yet, so only the ABI-evolution test uses this.
+#[cfg_attr(not(feature = "abi-evolution-test"), allow(dead_code))]
+pub(crate) fn load_evolved<New: RootModule, Old: RootModule>(
+    path: &Path,
+    kind: Kind,
+    upgrade: impl FnOnce(Old) -> New,
+) -> Result<New, LoadError> {
+    match load_root::<New>(path, kind) {
+        Err(LoadError::Layout { .. }) => load_root::<Old>(path, kind).map(upgrade),
+        loaded => loaded,
+    }
 }
 
 fn first_line(text: &str) -> String {
@@ -202,32 +219,97 @@ fn layout_error(path: &Path, e: LibraryError) -> LoadError {
     }
 }
 
+/// Why a call into a plugin gave no answer. The first four come from the plugin (through the
+/// boundary's typed failure, never from reading its message); the others from the host's side
+/// of the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// The plugin returned an error.
+    Failed(String),
+    /// The plugin panicked; the panic was caught inside it.
+    Panicked(String),
+    /// The plugin answered, but not what the call expects (not JSON, not an object).
+    BadAnswer(String),
+    /// The plugin does not implement the call: one of the other kind, or an optional function
+    /// appended to the interface after the plugin was built.
+    NotImplemented(String),
+    /// No answer within the call deadline.
+    Timeout,
+    /// Every call thread was taken and the queue was full: refused at once.
+    Busy,
+    /// The host could not run the call at all (its call threads are gone).
+    Unavailable(String),
+}
+
+impl CallError {
+    /// The `outcome` label of the call metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            CallError::Failed(_) | CallError::Unavailable(_) => "error",
+            CallError::Panicked(_) => "panic",
+            CallError::BadAnswer(_) => "invalid",
+            CallError::NotImplemented(_) => "not_implemented",
+            CallError::Timeout => "timeout",
+            CallError::Busy => "busy",
+        }
+    }
+
+    fn from_failure(failure: CallFailure) -> CallError {
+        let message = failure.message.into_string();
+        match failure.reason {
+            FAILURE_PANIC => CallError::Panicked(message),
+            FAILURE_UNSUPPORTED => CallError::NotImplemented(message),
+            _ => CallError::Failed(message),
+        }
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Failed(m) | CallError::Unavailable(m) => f.write_str(m),
+            CallError::Panicked(m) => write!(f, "panicked: {m}"),
+            CallError::BadAnswer(m) => write!(f, "bad answer: {m}"),
+            CallError::NotImplemented(m) => write!(f, "not implemented: {m}"),
+            CallError::Timeout => f.write_str("no answer within the call deadline"),
+            CallError::Busy => {
+                f.write_str("busy: every call thread is taken and the queue is full")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
 /// What a loaded library says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginInfo {
     pub path: PathBuf,
+    pub kind: Kind,
     pub name: String,
     pub version: String,
     pub interface_version: u32,
 }
 
-/// A loaded provider library.
+/// A loaded plugin library of either kind.
 #[derive(Clone)]
-pub struct ProviderLibrary {
+pub struct Library {
     pub info: PluginInfo,
-    module: ProviderModuleRef,
+    module: PluginModuleRef,
 }
 
-impl ProviderLibrary {
-    pub fn load(path: &Path) -> Result<Self, LoadError> {
-        let module = load_root::<ProviderModuleRef>(path, KIND_PROVIDER)?;
+impl Library {
+    /// Loads `path`, which must be a plugin of kind `expected`.
+    pub fn load(path: &Path, expected: Kind) -> Result<Self, LoadError> {
+        let module = load_root::<PluginModuleRef>(path, expected)?;
         let info = PluginInfo {
             path: path.into(),
+            kind: expected,
             name: module.name().to_string(),
             version: module.version().to_string(),
             interface_version: module.interface_version(),
         };
-        Ok(ProviderLibrary { info, module })
+        Ok(Library { info, module })
     }
 
     /// Hands the library the host's log callback.
@@ -236,106 +318,67 @@ impl ProviderLibrary {
     }
 
     /// A new instance with its configuration.
-    pub fn instantiate(&self, config: &Value) -> Result<ProviderInstance, String> {
+    pub fn instantiate(&self, config: &Value) -> Result<Instance, CallError> {
         let text = config.to_string();
         match (self.module.new_instance())(RStr::from_str(&text)) {
-            RResult::ROk(handle) => Ok(ProviderInstance {
+            RResult::ROk(handle) => Ok(Instance {
                 module: self.module,
                 handle,
             }),
-            RResult::RErr(e) => Err(e.into_string()),
+            RResult::RErr(e) => Err(CallError::from_failure(e)),
         }
     }
 }
 
-/// One configured instance of a provider.
-pub struct ProviderInstance {
-    module: ProviderModuleRef,
+/// One configured instance of a plugin.
+pub struct Instance {
+    module: PluginModuleRef,
     handle: usize,
 }
 
-impl ProviderInstance {
-    /// The plugin's answer for `userid`; an error for a failure, a panic or an answer that is
-    /// not JSON.
-    pub fn get_permissions(&self, service: &str, userid: &str) -> Result<Value, String> {
+impl Instance {
+    /// The one call path: call number `call` (`CALL_GET_PERMISSIONS`, `HOOK_*`) with the
+    /// service alias (empty for hooks) and the user's profile; the plugin's JSON answer.
+    pub fn invoke(&self, call: u8, service: &str, user: &Value) -> Result<Value, CallError> {
+        let user = user.to_string();
+        match (self.module.call())(
+            self.handle,
+            call,
+            RStr::from_str(service),
+            RStr::from_str(&user),
+        ) {
+            RResult::ROk(text) => serde_json::from_str(text.as_str())
+                .map_err(|e| CallError::BadAnswer(format!("answer is not JSON: {e}"))),
+            RResult::RErr(e) => Err(CallError::from_failure(e)),
+        }
+    }
+
+    /// A provider's answer for `userid`: a JSON object, or an error.
+    pub fn get_permissions(&self, service: &str, userid: &str) -> Result<Value, CallError> {
         self.get_permissions_for_user(service, &serde_json::json!({ "id": userid }))
     }
 
     /// The same with the user's profile (`id`, `email`, `username`, ...).
-    pub fn get_permissions_for_user(&self, service: &str, user: &Value) -> Result<Value, String> {
-        let user = user.to_string();
-        match (self.module.get_permissions())(
-            self.handle,
-            RStr::from_str(service),
-            RStr::from_str(&user),
-        ) {
-            RResult::ROk(text) => {
-                serde_json::from_str(text.as_str()).map_err(|e| format!("answer is not JSON: {e}"))
-            }
-            RResult::RErr(e) => Err(e.into_string()),
+    pub fn get_permissions_for_user(
+        &self,
+        service: &str,
+        user: &Value,
+    ) -> Result<Value, CallError> {
+        let answer = self.invoke(CALL_GET_PERMISSIONS, service, user)?;
+        if answer.is_object() {
+            Ok(answer)
+        } else {
+            Err(CallError::BadAnswer("answer is not a JSON object".into()))
         }
     }
-}
 
-impl Drop for ProviderInstance {
-    fn drop(&mut self) {
-        (self.module.drop_instance())(self.handle);
+    /// Calls hook number `hook` (`HOOK_*`) of an extension with the user's profile.
+    pub fn call(&self, hook: u8, user: &Value) -> Result<(), CallError> {
+        self.invoke(hook, "", user).map(drop)
     }
 }
 
-/// A loaded extension library.
-#[derive(Clone)]
-pub struct ExtensionLibrary {
-    pub info: PluginInfo,
-    module: ExtensionModuleRef,
-}
-
-impl ExtensionLibrary {
-    pub fn load(path: &Path) -> Result<Self, LoadError> {
-        let module = load_root::<ExtensionModuleRef>(path, KIND_EXTENSION)?;
-        let info = PluginInfo {
-            path: path.into(),
-            name: module.name().to_string(),
-            version: module.version().to_string(),
-            interface_version: module.interface_version(),
-        };
-        Ok(ExtensionLibrary { info, module })
-    }
-
-    pub fn set_logger(&self, logger: HostLogger) {
-        (self.module.set_logger())(logger, RStr::from_str(&self.info.name));
-    }
-
-    pub fn instantiate(&self, config: &Value) -> Result<ExtensionInstance, String> {
-        let text = config.to_string();
-        match (self.module.new_instance())(RStr::from_str(&text)) {
-            RResult::ROk(handle) => Ok(ExtensionInstance {
-                module: self.module,
-                handle,
-            }),
-            RResult::RErr(e) => Err(e.into_string()),
-        }
-    }
-}
-
-/// One configured instance of an extension.
-pub struct ExtensionInstance {
-    module: ExtensionModuleRef,
-    handle: usize,
-}
-
-impl ExtensionInstance {
-    /// Calls hook number `hook` (`HOOK_*`) with the user's profile.
-    pub fn call(&self, hook: u8, user: &Value) -> Result<(), String> {
-        let text = user.to_string();
-        match (self.module.call_hook())(self.handle, hook, RStr::from_str(&text)) {
-            RResult::ROk(()) => Ok(()),
-            RResult::RErr(e) => Err(e.into_string()),
-        }
-    }
-}
-
-impl Drop for ExtensionInstance {
+impl Drop for Instance {
     fn drop(&mut self) {
         (self.module.drop_instance())(self.handle);
     }

@@ -10,7 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::load::{ExtensionLibrary, LoadError, ProviderLibrary};
+use crate::Kind;
+use crate::load::{Library, LoadError};
 
 /// `lib<crate_name>.so` (hyphens read as underscores) in the cargo target folder of the running
 /// test: `target/<profile>/` or its `deps/`. Panics with the places it looked if it is missing.
@@ -44,10 +45,12 @@ pub fn library_file_name(name: &str) -> String {
     )
 }
 
-pub fn load_provider(path: &Path) -> Result<ProviderLibrary, LoadError> {
-    ProviderLibrary::load(path)
+/// Loads a permission provider library.
+pub fn load_provider(path: &Path) -> Result<Library, LoadError> {
+    Library::load(path, Kind::Provider)
 }
 
-pub fn load_extension(path: &Path) -> Result<ExtensionLibrary, LoadError> {
-    ExtensionLibrary::load(path)
+/// Loads an extension library.
+pub fn load_extension(path: &Path) -> Result<Library, LoadError> {
+    Library::load(path, Kind::Extension)
 }

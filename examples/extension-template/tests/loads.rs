@@ -12,5 +12,5 @@ fn hooks_run_through_the_plugin_boundary() {
     ext.call(HOOK_USER_LOGIN, &user).expect("on_user_login");
     ext.call(HOOK_USER_LOGOUT, &user).expect("on_user_logout is optional");
     let err = ext.call(HOOK_NEW_USER, &json!({ "id": "u2" })).expect_err("a failing hook reports");
-    assert!(err.contains("without e-mail"), "{err}");
+    assert!(err.to_string().contains("without e-mail"), "{err}");
 }

@@ -12,7 +12,7 @@
 //! the extra thread leaves once the overdue call has come back. Past that cap, hung calls take
 //! capacity until they return, which is what bounds the threads a hanging plugin can cost;
 //! `authhost_pool_busy_threads{pool}` shows them. The waiting caller is answered at its
-//! deadline either way. The queue is bounded (a full one answers "busy" at
+//! deadline either way. The queue is bounded (a full one answers `Busy` at
 //! once) and a queued call whose caller has given up is skipped, so a stall neither piles up
 //! memory nor leaves a backlog of dead work to run once the threads are free again.
 
@@ -30,6 +30,32 @@ const QUEUE_PER_THREAD: usize = 256;
 
 /// Threads a pool may run beyond its size, as stand-ins for threads held by overdue calls.
 const STAND_INS_PER_THREAD: usize = 3;
+
+/// Why the pool gave no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolError {
+    /// The deadline passed (waiting for a thread included).
+    Timeout,
+    /// Every thread is taken and the queue is full.
+    Busy,
+    /// The call panicked on the pool's thread.
+    Panicked,
+    /// The pool's threads are gone.
+    Gone,
+}
+
+impl std::fmt::Display for PoolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PoolError::Timeout => "no answer within the deadline",
+            PoolError::Busy => "busy: every thread is taken and the queue is full",
+            PoolError::Panicked => "the call panicked",
+            PoolError::Gone => "the pool's threads are gone",
+        })
+    }
+}
+
+impl std::error::Error for PoolError {}
 
 pub struct CallPool {
     queue: Sender<Job>,
@@ -73,20 +99,20 @@ impl CallPool {
     /// comes back as an error.
     pub async fn run<T: Send + 'static>(
         &self,
-        call: impl FnOnce() -> Result<T, String> + Send + 'static,
-    ) -> Result<T, String> {
+        call: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PoolError> {
         self.run_tracked(call, None).await
     }
 
-    /// `run` with a deadline (waiting for a thread included): "timeout" when it passes. If
+    /// `run` with a deadline (waiting for a thread included): `Timeout` when it passes. If
     /// the call had started, its thread stays with it, and the pool starts a stand-in thread
     /// (up to `STAND_INS_PER_THREAD` per thread) so that one hanging plugin does not take
     /// the capacity of the others; the extra thread leaves once the pool is back above size.
     pub async fn run_within<T: Send + 'static>(
         &self,
         deadline: Duration,
-        call: impl FnOnce() -> Result<T, String> + Send + 'static,
-    ) -> Result<T, String> {
+        call: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PoolError> {
         let started = Arc::new(AtomicBool::new(false));
         let tracked = self.run_tracked(call, Some(started.clone()));
         match tokio::time::timeout(deadline, tracked).await {
@@ -95,16 +121,16 @@ impl CallPool {
                 if started.load(Ordering::SeqCst) {
                     self.add_stand_in();
                 }
-                Err("timeout".to_string())
+                Err(PoolError::Timeout)
             }
         }
     }
 
     async fn run_tracked<T: Send + 'static>(
         &self,
-        call: impl FnOnce() -> Result<T, String> + Send + 'static,
+        call: impl FnOnce() -> T + Send + 'static,
         started: Option<Arc<AtomicBool>>,
-    ) -> Result<T, String> {
+    ) -> Result<T, PoolError> {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             if answer.is_closed() {
@@ -113,20 +139,15 @@ impl CallPool {
             if let Some(started) = started {
                 started.store(true, Ordering::SeqCst);
             }
-            let result = catch_unwind(AssertUnwindSafe(call))
-                .unwrap_or_else(|_| Err("panicked in the host's call".to_string()));
+            let result = catch_unwind(AssertUnwindSafe(call)).map_err(|_| PoolError::Panicked);
             // The caller may have given up at its deadline; then nobody is listening.
             let _ = answer.send(result);
         });
         self.queue.try_send(job).map_err(|e| match e {
-            TrySendError::Full(_) => {
-                "busy: every thread is taken and the queue is full".to_string()
-            }
-            TrySendError::Disconnected(_) => "the pool's threads are gone".to_string(),
+            TrySendError::Full(_) => PoolError::Busy,
+            TrySendError::Disconnected(_) => PoolError::Gone,
         })?;
-        answered
-            .await
-            .map_err(|_| "a pool thread ended without answering".to_string())?
+        answered.await.map_err(|_| PoolError::Gone)?
     }
 
     fn add_stand_in(&self) {
@@ -181,30 +202,29 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn answers_contains_panics_and_stands_in_for_a_hung_call() {
         let pool = CallPool::new("test", 1).expect("threads");
-        assert_eq!(pool.run(|| Ok(41 + 1)).await, Ok(42));
-        let panicked: Result<(), String> = pool.run(|| panic!("plugin glue bug")).await;
-        assert!(panicked.is_err_and(|e| e.contains("panicked")));
+        assert_eq!(pool.run(|| 41 + 1).await, Ok(42));
+        let panicked: Result<(), PoolError> = pool.run(|| panic!("plugin glue bug")).await;
+        assert_eq!(panicked, Err(PoolError::Panicked));
         // The only thread hangs past the deadline: a stand-in serves the next call in time.
         let (release, hold) = std::sync::mpsc::channel::<()>();
         let (returned, came_back) = std::sync::mpsc::channel::<()>();
-        let hung: Result<(), String> = pool
+        let hung: Result<(), PoolError> = pool
             .run_within(Duration::from_millis(500), move || {
                 let _ = hold.recv();
                 let _ = returned.send(());
-                Ok(())
             })
             .await;
-        assert_eq!(hung, Err("timeout".to_string()));
+        assert_eq!(hung, Err(PoolError::Timeout));
         assert_eq!(pool.threads(), 2, "a stand-in was started");
         let next = pool
-            .run_within(Duration::from_secs(5), || Ok("still serving"))
+            .run_within(Duration::from_secs(5), || "still serving")
             .await;
         assert_eq!(next, Ok("still serving"));
         // The hung call comes back; one thread leaves after its next job.
         release.send(()).expect("release the hung call");
         came_back.recv().expect("the hung call returned");
         for _ in 0..2 {
-            assert_eq!(pool.run(|| Ok(())).await, Ok(()));
+            assert_eq!(pool.run(|| ()).await, Ok(()));
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while pool.threads() != 1 && std::time::Instant::now() < deadline {
@@ -224,7 +244,6 @@ mod tests {
                 pool.run(move || {
                     let _ = started.send(());
                     let _ = hold.recv();
-                    Ok(())
                 })
                 .await
             }
@@ -238,25 +257,21 @@ mod tests {
                 Duration::from_millis(1),
                 pool.run(move || {
                     ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    Ok(())
                 }),
             )
             .await;
             assert!(gave_up.is_err());
         }
-        let busy: Result<(), String> = pool.run(|| Ok(())).await;
-        assert!(
-            busy.is_err_and(|e| e.starts_with("busy")),
-            "a full queue answers at once"
-        );
+        let busy: Result<(), PoolError> = pool.run(|| ()).await;
+        assert_eq!(busy, Err(PoolError::Busy), "a full queue answers at once");
         release.send(()).expect("release");
         assert_eq!(blocker.await.expect("joined"), Ok(()));
         // The freed thread first drains the abandoned calls; until the queue has room again a
         // new call is still turned away as busy.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         let answer = loop {
-            match pool.run(|| Ok(7)).await {
-                Err(e) if e.starts_with("busy") && std::time::Instant::now() < deadline => {
+            match pool.run(|| 7).await {
+                Err(PoolError::Busy) if std::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
                 answer => break answer,

@@ -1,16 +1,20 @@
-//! Calling plugins: off the async workers, with a deadline, fail closed. A provider that errs,
-//! panics, overruns its deadline or answers something other than a JSON object yields `{}`; a
-//! failing hook is logged and counted and the request goes on. (A call that overran keeps its
+//! Calling plugins: off the async workers, with a deadline, fail closed, through one call path
+//! for both kinds. Every way a call can fail is a `CallError` variant (its label is the metrics
+//! `outcome`). A provider that errs, panics, overruns its deadline or answers something other
+//! than a JSON object yields `{}`; a failing hook is logged and counted and the request goes on. (A call that overran keeps its
 //! thread until the plugin returns, Rust cannot stop a thread; the pool stands in for it, see
 //! `call_pool.rs`.)
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use authhost_plugin_api::{HOOK_NEW_USER, HOOK_USER_LOGIN, HOOK_USER_LOGOUT};
+use authhost_plugin_api::{
+    CALL_GET_PERMISSIONS, CallError, HOOK_NEW_USER, HOOK_USER_LOGIN, HOOK_USER_LOGOUT,
+};
 use serde_json::{Value, json};
 
-use super::PluginSet;
+use super::{Entry, PluginSet};
+use crate::call_pool::PoolError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hook {
@@ -37,26 +41,22 @@ impl Hook {
     }
 }
 
-/// How a call ended, as the metrics label it.
-fn outcome<T>(result: &Result<T, String>) -> &'static str {
-    match result {
-        Ok(_) => "ok",
-        Err(e) if e.starts_with("panicked") => "panic",
-        Err(e) if e == "timeout" => "timeout",
-        Err(e) if e.starts_with("busy") => "busy",
-        Err(e) if e.starts_with("answer is not") => "invalid",
-        Err(_) => "error",
-    }
-}
-
 impl PluginSet {
     /// Runs a plugin call on the call threads, waiting for a free one included, all within the
-    /// deadline.
-    async fn run<T: Send + 'static>(
+    /// deadline: the one call path of both kinds.
+    async fn run(
         &self,
-        call: impl FnOnce() -> Result<T, String> + Send + 'static,
-    ) -> Result<T, String> {
-        self.pool.run_within(self.timeout, call).await
+        entry: Arc<Entry>,
+        call: u8,
+        service: &str,
+        user: Arc<Value>,
+    ) -> Result<Value, CallError> {
+        let service = service.to_string();
+        self.pool
+            .run_within(self.timeout, move || entry.invoke(call, &service, &user))
+            .await
+            .map_err(CallError::from)
+            .and_then(|answer| answer)
     }
 
     /// The permissions `user` (the profile) has for `service`: `{}` when no provider serves the
@@ -66,14 +66,16 @@ impl PluginSet {
             return json!({});
         };
         let started = Instant::now();
-        let alias = service.to_string();
-        let result = match self
-            .run(move || entry.instance.get_permissions_for_user(&alias, &user))
+        let result = self
+            .run(entry, CALL_GET_PERMISSIONS, service, Arc::new(user))
             .await
-        {
-            Ok(v) if !v.is_object() => Err("answer is not a JSON object".to_string()),
-            r => r,
-        };
+            .and_then(|answer| {
+                if answer.is_object() {
+                    Ok(answer)
+                } else {
+                    Err(CallError::BadAnswer("answer is not a JSON object".into()))
+                }
+            });
         let label = outcome(&result);
         metrics::counter!("authhost_plugin_calls_total", "service" => service.to_string(), "outcome" => label).increment(1);
         metrics::histogram!("authhost_plugin_call_duration_seconds", "service" => service.to_string())
@@ -88,17 +90,30 @@ impl PluginSet {
     pub async fn fire(&self, hook: Hook, user: Value) {
         let user = Arc::new(user);
         for ext in &self.extensions {
-            let (ext, user) = (ext.clone(), user.clone());
-            let name = ext.info.name.clone();
-            let result = self
-                .run(move || ext.instance.call(hook.number(), &user))
-                .await;
+            let name = ext.name.clone();
+            let result = self.run(ext.clone(), hook.number(), "", user.clone()).await;
             let label = outcome(&result);
             if let Err(e) = &result {
                 tracing::warn!(extension = %name, hook = hook.name(), outcome = label, error = %e, "extension hook failed");
             }
             metrics::counter!("authhost_hook_calls_total", "extension" => name, "hook" => hook.name(), "outcome" => label)
                 .increment(1);
+        }
+    }
+}
+
+/// How a call ended, as the metrics label it.
+fn outcome<T>(result: &Result<T, CallError>) -> &'static str {
+    result.as_ref().map_or_else(CallError::label, |_| "ok")
+}
+
+impl From<PoolError> for CallError {
+    fn from(e: PoolError) -> CallError {
+        match e {
+            PoolError::Timeout => CallError::Timeout,
+            PoolError::Busy => CallError::Busy,
+            PoolError::Panicked => CallError::Panicked("in the host's side of the call".into()),
+            PoolError::Gone => CallError::Unavailable("the call threads are gone".into()),
         }
     }
 }

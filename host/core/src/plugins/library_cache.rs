@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use authhost_plugin_api::HostLogger;
+use authhost_plugin_api::Kind;
 use authhost_plugin_api::abi_stable::std_types::RStr;
-use authhost_plugin_api::load::{ExtensionLibrary, LoadError, ProviderLibrary};
+use authhost_plugin_api::load::{Library, LoadError};
 
 /// What identifies one build of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +27,8 @@ fn stamp(path: &Path) -> Option<Stamp> {
 }
 
 pub struct LibraryCache {
-    providers: HashMap<PathBuf, (Option<Stamp>, ProviderLibrary)>,
-    extensions: HashMap<PathBuf, (Option<Stamp>, ExtensionLibrary)>,
+    /// Both kinds in one map: a path is one library whatever it was named as.
+    libraries: HashMap<PathBuf, (Option<Stamp>, Library)>,
     copy_dir: PathBuf,
     copies: usize,
 }
@@ -54,8 +55,7 @@ fn log_details(e: &LoadError) {
 impl LibraryCache {
     pub fn new(data_dir: &Path) -> LibraryCache {
         LibraryCache {
-            providers: HashMap::new(),
-            extensions: HashMap::new(),
+            libraries: HashMap::new(),
             copy_dir: data_dir.join("plugin-copies"),
             copies: 0,
         }
@@ -88,38 +88,29 @@ impl LibraryCache {
         Ok(copy)
     }
 
-    pub fn provider(&mut self, path: &Path) -> Result<ProviderLibrary, LoadError> {
+    /// The library at `path`, which must be a plugin of `kind`: loaded once per build of the
+    /// file, from a fresh copy when the file changed since.
+    pub fn library(&mut self, path: &Path, kind: Kind) -> Result<Library, LoadError> {
         let now = stamp(path);
-        if let Some((seen, lib)) = self.providers.get(path)
+        if let Some((seen, lib)) = self.libraries.get(path)
             && *seen == now
         {
+            if lib.info.kind != kind {
+                return Err(LoadError::WrongKind {
+                    path: path.to_path_buf(),
+                    found: lib.info.kind.name(),
+                    expected: kind.name(),
+                });
+            }
             return Ok(lib.clone());
         }
-        let from = self.load_path(path, self.providers.contains_key(path))?;
-        let mut lib = ProviderLibrary::load(&from)
+        let from = self.load_path(path, self.libraries.contains_key(path))?;
+        let mut lib = Library::load(&from, kind)
             .inspect_err(log_details)
             .map_err(|e| e.with_path(path))?;
         lib.set_logger(HOST_LOGGER);
         lib.info.path = path.to_path_buf();
-        self.providers
-            .insert(path.to_path_buf(), (now, lib.clone()));
-        Ok(lib)
-    }
-
-    pub fn extension(&mut self, path: &Path) -> Result<ExtensionLibrary, LoadError> {
-        let now = stamp(path);
-        if let Some((seen, lib)) = self.extensions.get(path)
-            && *seen == now
-        {
-            return Ok(lib.clone());
-        }
-        let from = self.load_path(path, self.extensions.contains_key(path))?;
-        let mut lib = ExtensionLibrary::load(&from)
-            .inspect_err(log_details)
-            .map_err(|e| e.with_path(path))?;
-        lib.set_logger(HOST_LOGGER);
-        lib.info.path = path.to_path_buf();
-        self.extensions
+        self.libraries
             .insert(path.to_path_buf(), (now, lib.clone()));
         Ok(lib)
     }

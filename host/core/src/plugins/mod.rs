@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authhost_plugin_api::load::{ExtensionInstance, PluginInfo, ProviderInstance};
+use authhost_plugin_api::load::{Instance, PluginInfo};
+use authhost_plugin_api::{CallError, Kind};
 use serde_json::Value;
 
 pub use calls::Hook;
@@ -24,26 +25,27 @@ pub use resolve::resolve;
 
 use crate::config::{Config, parse_extensions, parse_services};
 
-/// One configured provider instance, under one alias.
-pub struct ProviderEntry {
-    pub alias: String,
+/// One configured plugin instance: a provider under one alias, or an extension under its name.
+pub struct Entry {
+    /// The alias (providers) or the name (extensions) the configuration gives it.
+    pub name: String,
     pub info: PluginInfo,
-    instance: ProviderInstance,
-}
-
-/// One configured extension instance.
-pub struct ExtensionEntry {
-    pub info: PluginInfo,
-    instance: ExtensionInstance,
+    instance: Instance,
 }
 
 /// The providers by alias and the extensions in `INSTALLED_EXTENSIONS` order.
 pub struct PluginSet {
-    providers: HashMap<String, Arc<ProviderEntry>>,
-    extensions: Vec<Arc<ExtensionEntry>>,
+    providers: HashMap<String, Arc<Entry>>,
+    extensions: Vec<Arc<Entry>>,
     timeout: Duration,
     /// The threads calls run on; shared by every set the app loads.
     pool: Arc<CallPool>,
+}
+
+impl Entry {
+    fn invoke(&self, call: u8, service: &str, user: &Value) -> Result<Value, CallError> {
+        self.instance.invoke(call, service, user)
+    }
 }
 
 impl PluginSet {
@@ -59,30 +61,9 @@ impl PluginSet {
         let mut providers = HashMap::new();
         for entry in parse_services(&config.plugins.services).unwrap_or_default() {
             let context = format!("plugins.services: `{}:{}`", entry.alias, entry.plugin);
-            let loaded = resolve(&entry.plugin, config)
-                .and_then(|path| cache.provider(&path).map_err(|e| e.to_string()))
-                .and_then(|library| {
-                    let settings = instance_config(config, &entry.alias);
-                    library
-                        .instantiate(&settings)
-                        .map(|instance| (library.info.clone(), instance))
-                        .map_err(|e| {
-                            format!(
-                                "{}: refused its configuration: {e}",
-                                library.info.path.display()
-                            )
-                        })
-                });
-            match loaded {
-                Ok((info, instance)) => {
-                    providers.insert(
-                        entry.alias.clone(),
-                        Arc::new(ProviderEntry {
-                            alias: entry.alias,
-                            info,
-                            instance,
-                        }),
-                    );
+            match load_entry(config, cache, Kind::Provider, &entry.alias, &entry.plugin) {
+                Ok(loaded) => {
+                    providers.insert(entry.alias, Arc::new(loaded));
                 }
                 Err(e) => errors.push(format!("{context}: {e}")),
             }
@@ -90,25 +71,8 @@ impl PluginSet {
         let mut extensions = Vec::new();
         for name in parse_extensions(&config.plugins.extensions).unwrap_or_default() {
             let context = format!("plugins.extensions: `{name}`");
-            let loaded = resolve(&name, config)
-                .and_then(|path| cache.extension(&path).map_err(|e| e.to_string()))
-                .and_then(|library| {
-                    let settings = instance_config(config, &name);
-                    library
-                        .instantiate(&settings)
-                        .map(|instance| ExtensionEntry {
-                            info: library.info.clone(),
-                            instance,
-                        })
-                        .map_err(|e| {
-                            format!(
-                                "{}: refused its configuration: {e}",
-                                library.info.path.display()
-                            )
-                        })
-                });
-            match loaded {
-                Ok(entry) => extensions.push(Arc::new(entry)),
+            match load_entry(config, cache, Kind::Extension, &name, &name) {
+                Ok(loaded) => extensions.push(Arc::new(loaded)),
                 Err(e) => errors.push(format!("{context}: {e}")),
             }
         }
@@ -129,7 +93,7 @@ impl PluginSet {
         let mut v: Vec<_> = self
             .providers
             .values()
-            .map(|p| (p.alias.as_str(), &p.info))
+            .map(|p| (p.name.as_str(), &p.info))
             .collect();
         v.sort_by(|a, b| a.0.cmp(b.0));
         v
@@ -138,6 +102,32 @@ impl PluginSet {
     pub fn extensions(&self) -> Vec<&PluginInfo> {
         self.extensions.iter().map(|e| &e.info).collect()
     }
+}
+
+/// Finds, loads and instantiates plugin `plugin` of `kind`, configured as `name` (its
+/// `[plugins.config.<name>]` table).
+fn load_entry(
+    config: &Config,
+    cache: &mut LibraryCache,
+    kind: Kind,
+    name: &str,
+    plugin: &str,
+) -> Result<Entry, String> {
+    let path = resolve(plugin, config)?;
+    let library = cache.library(&path, kind).map_err(|e| e.to_string())?;
+    let instance = library
+        .instantiate(&instance_config(config, name))
+        .map_err(|e| {
+            format!(
+                "{}: refused its configuration: {e}",
+                library.info.path.display()
+            )
+        })?;
+    Ok(Entry {
+        name: name.to_string(),
+        info: library.info,
+        instance,
+    })
 }
 
 /// `[plugins.config.<name>]` as JSON, `{}` when absent.
