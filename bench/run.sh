@@ -6,6 +6,7 @@
 #   BENCH_DURATION=2 bench/run.sh     # shorter wrk runs (seconds per run, default 5)
 #   BENCH_CONNECTIONS="16 64" ...     # connection levels (default "1 16 64 256")
 #   BENCH_SKIP_1M=1 ...               # skip the 1M-user database
+#   BENCH_NAME=after-x ...            # results file name (default: the date)
 #
 # Installs what it needs: wrk (Debian), and a venv in bench/.venv with the original's pinned
 # stack, gunicorn and matplotlib (PyPI).
@@ -17,7 +18,8 @@ RESULTS=$ROOT/bench/results
 DURATION=${BENCH_DURATION:-5}
 CONNECTIONS=${BENCH_CONNECTIONS:-"1 16 64 256"}
 PORT_A=18080 PORT_O=18081 PORT_W0=18082 PORT_W0B=18083
-STAMP=$(date -u +%Y-%m-%d)
+# BENCH_NAME names the results file (default: the date; a second run on one day needs its own).
+STAMP=${BENCH_NAME:-$(date -u +%Y-%m-%d)}
 rm -rf "$WORK" && mkdir -p "$WORK/raw" "$RESULTS"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -152,11 +154,19 @@ done
 say "RSA-2048 ceiling (aws-lc-rs, one core and all)"
 "$ROOT/target/release/bench-rsa" 2 | tee "$WORK/raw/rsa.txt"
 
-say "W2 with the permission-token cache off (every authorize signs)"
+say "one plugin call, in the host and in a worker process (µs, one caller)"
+"$ROOT/target/release/bench-plugin-call" "$BIN" "$ROOT/target/release/deps" | tee "$WORK/raw/plugin-call.txt"
+
+say "W2 with the permission-token cache off (every authorize calls the plugin and signs)"
 stop_authhost
 AUTHHOST_TOKENS__PERMISSION_TOKEN_CACHE=false start_authhost "$WORK/authhost-1k.db"
 for c in 16 64; do
   run_wrk W2N authhost "http://127.0.0.1:$PORT_A/auth/authorize?service=example" "$c" "auth-token: $TOKEN_A"
+done
+stop_authhost
+AUTHHOST_PLUGINS__ISOLATION=in_process AUTHHOST_TOKENS__PERMISSION_TOKEN_CACHE=false start_authhost "$WORK/authhost-1k.db"
+for c in 16 64; do
+  run_wrk W2NI authhost "http://127.0.0.1:$PORT_A/auth/authorize?service=example" "$c" "auth-token: $TOKEN_A"
 done
 
 if [ -z "${BENCH_SKIP_1M:-}" ]; then

@@ -2,20 +2,14 @@
 //! misbehaving providers, load failures, hooks, reload.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use authhost::config::EnvMap;
 use authhost_plugin_api::INTERFACE_VERSION;
-use authhost_tests::{Options, TestServer, jwt_parts, md5_hex, plugin_dir, test_config, try_build};
+use authhost_tests::{
+    Options, TestServer, jwt_parts, md5_hex, plugin_dir, plugin_options, test_config, try_build,
+};
 use serde_json::{Value, json};
 
 fn options(services: &str, extensions: &str, extra_toml: &str) -> Options {
-    let mut env = EnvMap::new();
-    env.insert("ALLOWED_SERVICES".into(), services.into());
-    env.insert("INSTALLED_EXTENSIONS".into(), extensions.into());
-    Options {
-        env,
-        extra_toml: extra_toml.into(),
-        ..Options::default()
-    }
+    plugin_options(services, extensions, extra_toml)
 }
 
 async fn authorize(s: &TestServer, token: &str, service: &str) -> Value {
@@ -23,23 +17,8 @@ async fn authorize(s: &TestServer, token: &str, service: &str) -> Value {
         .await
 }
 
-/// The value of one Prometheus sample line, 0 when absent.
 async fn metric(s: &TestServer, sample: &str) -> f64 {
-    let text = s
-        .client
-        .get(format!("{}/metrics", s.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(sample)
-                .and_then(|rest| rest.trim().parse::<f64>().ok())
-        })
-        .unwrap_or(0.0)
+    s.metric(sample).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -351,7 +330,15 @@ async fn a_rebuilt_library_is_loaded_from_a_fresh_copy() {
     std::fs::copy(plugin_dir().join("libstatic_permissions.so"), &lib).unwrap();
     let services = format!("r:{}", lib.display());
     let extra = "[plugins.config.r]\ndefault = { build = 1 }\n";
-    let s = TestServer::start_with(options(&services, "", extra)).await;
+    // Copies are how the in-process loader takes a new build (a library is never unloaded);
+    // workers load the new file in a new process (`a_rebuilt_library_gets_a_new_worker`).
+    let in_process = || {
+        let mut o = options(&services, "", extra);
+        o.env
+            .insert("AUTHHOST_PLUGINS__ISOLATION".into(), "in_process".into());
+        o
+    };
+    let s = TestServer::start_with(in_process()).await;
     let token = s.dev_login("rb@example.org", "Rb").await;
     assert_eq!(
         authorize(&s, &token, "r").await["permissions"],
@@ -367,7 +354,7 @@ async fn a_rebuilt_library_is_loaded_from_a_fresh_copy() {
     )
     .unwrap();
     std::fs::rename(&staged, &lib).unwrap();
-    let config = test_config(s.dir.path(), &s.db.url, &options(&services, "", extra));
+    let config = test_config(s.dir.path(), &s.db.url, &in_process());
     s.app.reload_plugins(config.clone()).await.unwrap();
     let uid = md5_hex("rb@example.org");
     assert_eq!(

@@ -53,6 +53,16 @@ enum Command {
     Plugins,
     /// Print the effective configuration, secrets redacted.
     Config,
+    /// Internal: serve one plugin library for the host that started this process, over fd 3.
+    #[command(hide = true)]
+    PluginWorker {
+        #[arg(long)]
+        library: PathBuf,
+        #[arg(long)]
+        kind: String,
+        #[arg(long, default_value_t = 16)]
+        threads: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +70,20 @@ fn main() -> ExitCode {
     let env = process_env();
     if let Some(Command::Keygen { out }) = &cli.command {
         return keygen(out);
+    }
+    if let Some(Command::PluginWorker {
+        library,
+        kind,
+        threads,
+    }) = &cli.command
+    {
+        // No configuration, no runtime: a worker only loads its library and answers calls.
+        let Some(kind) = authhost::plugins::worker::parse_kind(kind) else {
+            eprintln!("1 unknown plugin kind `{kind}`");
+            return ExitCode::from(2);
+        };
+        let code = authhost::plugins::worker::serve::serve(library, kind, *threads);
+        return ExitCode::from(u8::try_from(code).unwrap_or(2));
     }
     let config = match Config::load(cli.config.as_deref(), &env) {
         Ok(c) => c,
@@ -92,7 +116,7 @@ fn main() -> ExitCode {
                 print!("{}", config.to_redacted_toml());
                 ExitCode::SUCCESS
             }
-            Command::Keygen { .. } => ExitCode::FAILURE,
+            Command::Keygen { .. } | Command::PluginWorker { .. } => ExitCode::FAILURE,
         }
     })
 }

@@ -237,8 +237,11 @@ pub enum CallError {
     Timeout,
     /// Every call thread was taken and the queue was full: refused at once.
     Busy,
-    /// The host could not run the call at all (its call threads are gone).
+    /// The host could not run the call at all (its call threads are gone, the plugin's worker
+    /// process is restarting).
     Unavailable(String),
+    /// The plugin's worker process died during the call (signal or exit).
+    Crashed(String),
 }
 
 impl CallError {
@@ -251,6 +254,7 @@ impl CallError {
             CallError::NotImplemented(_) => "not_implemented",
             CallError::Timeout => "timeout",
             CallError::Busy => "busy",
+            CallError::Crashed(_) => "crash",
         }
     }
 
@@ -275,6 +279,7 @@ impl fmt::Display for CallError {
             CallError::Busy => {
                 f.write_str("busy: every call thread is taken and the queue is full")
             }
+            CallError::Crashed(m) => write!(f, "the plugin's worker process died: {m}"),
         }
     }
 }

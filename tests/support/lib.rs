@@ -32,6 +32,34 @@ pub fn plugin_dir() -> std::path::PathBuf {
     lib.parent().expect("library folder").to_path_buf()
 }
 
+/// The `authhost` binary plugin workers run (the tests' own executable is not `authhost`): the
+/// one cargo built beside the plugins. `cargo test --workspace` builds it in the same run (the
+/// server's own tests need it), so it is as new as the code under test; running this package
+/// alone after a change needs `cargo build` first. Building it from here instead would rebuild
+/// the workspace with other features and overwrite libraries that running tests have loaded.
+pub fn worker_program() -> std::path::PathBuf {
+    let program = plugin_dir().join("authhost");
+    assert!(
+        program.is_file(),
+        "{} is missing: plugin workers run the authhost binary; run `cargo test --workspace` (or `cargo build` first)",
+        program.display()
+    );
+    program
+}
+
+/// Options naming the plugins as the original's variables do (`ALLOWED_SERVICES`,
+/// `INSTALLED_EXTENSIONS`), with `extra_toml` added to the configuration.
+pub fn plugin_options(services: &str, extensions: &str, extra_toml: &str) -> Options {
+    let mut env = authhost::config::EnvMap::new();
+    env.insert("ALLOWED_SERVICES".into(), services.into());
+    env.insert("INSTALLED_EXTENSIONS".into(), extensions.into());
+    Options {
+        env,
+        extra_toml: extra_toml.into(),
+        ..Options::default()
+    }
+}
+
 /// Where test databases live.
 #[derive(Debug, Clone)]
 pub enum Backend {
@@ -167,6 +195,8 @@ pub fn test_config(dir: &std::path::Path, db_url: &str, options: &Options) -> Co
         .or_insert_with(|| public.clone());
     env.entry("AUTHHOST_PLUGIN_PATH".into())
         .or_insert_with(|| plugin_dir().display().to_string());
+    env.entry("AUTHHOST_PLUGINS__WORKER_PROGRAM".into())
+        .or_insert_with(|| worker_program().display().to_string());
     let toml = format!("{}\n{}", base_toml(dir, db_url), options.extra_toml);
     Config::from_toml_str(&toml, &env).unwrap_or_else(|e| panic!("test config: {e}"))
 }
@@ -215,6 +245,31 @@ impl TestServer {
     /// `http://addr/auth/<path>`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}{}", self.base, self.prefix, path)
+    }
+
+    /// The value of one Prometheus sample line of `/metrics`, 0 when absent. (Metrics are
+    /// process-wide: tests in one binary share them, so give each test its own labels.)
+    pub async fn metric(&self, sample: &str) -> f64 {
+        self.metrics_text()
+            .await
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(sample)
+                    .and_then(|rest| rest.trim().parse::<f64>().ok())
+            })
+            .unwrap_or(0.0)
+    }
+
+    /// The whole `/metrics` answer.
+    pub async fn metrics_text(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text")
     }
 
     pub async fn get_json(&self, path_and_query: &str) -> Value {

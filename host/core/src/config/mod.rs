@@ -84,6 +84,19 @@ pub enum LogFormat {
     Json,
 }
 
+/// `plugins.isolation`: where plugin code runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Isolation {
+    /// Each plugin library in its own worker process: a crash or hang costs calls, never the
+    /// host.
+    #[default]
+    #[serde(rename = "process")]
+    Process,
+    /// Inside the host process (faster per call; a plugin that aborts takes the host down).
+    #[serde(rename = "in_process")]
+    InProcess,
+}
+
 /// `providers.<name>.kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ProviderKind {
@@ -287,6 +300,13 @@ pub struct PluginsConfig {
     /// Searched before `dirs`: `AUTHHOST_PLUGIN_PATH`, colon-separated.
     #[serde(skip)]
     pub search_path: Vec<PathBuf>,
+    /// `process` (each library in a worker process) or `in_process`.
+    pub isolation: Isolation,
+    /// Address-space limit of each worker process in MiB; 0 = none.
+    pub worker_memory_mb: u64,
+    /// The program workers run (`authhost plugin-worker`); empty = this executable. For
+    /// embedders and tests whose executable is not `authhost`.
+    pub worker_program: Option<PathBuf>,
 }
 
 impl Default for PluginsConfig {
@@ -307,6 +327,9 @@ impl Default for PluginsConfig {
             max_concurrent_calls: 16,
             config: BTreeMap::new(),
             search_path: Vec::new(),
+            isolation: Isolation::Process,
+            worker_memory_mb: 0,
+            worker_program: None,
         }
     }
 }

@@ -150,6 +150,13 @@ impl Config {
         if let Err(e) = parse_extensions(&self.plugins.extensions) {
             err("plugins.extensions", e);
         }
+        let memory = self.plugins.worker_memory_mb;
+        if memory != 0 && !(256..=1 << 20).contains(&memory) {
+            err(
+                "plugins.worker_memory_mb",
+                "must be 0 (no limit) or between 256 and 1048576 (a worker reserves about 210 MiB of address space)".into(),
+            );
+        }
         if !(1..=1024).contains(&self.plugins.max_concurrent_calls) {
             err(
                 "plugins.max_concurrent_calls",

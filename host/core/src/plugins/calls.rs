@@ -13,7 +13,7 @@ use authhost_plugin_api::{
 };
 use serde_json::{Value, json};
 
-use super::{Entry, PluginSet};
+use super::{Backend, Entry, PluginSet};
 use crate::call_pool::PoolError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +42,8 @@ impl Hook {
 }
 
 impl PluginSet {
-    /// Runs a plugin call on the call threads, waiting for a free one included, all within the
-    /// deadline: the one call path of both kinds.
+    /// The one call path of both kinds, answering within the deadline: in this process on the
+    /// call threads (waiting for a free one included), or in the library's worker process.
     async fn run(
         &self,
         entry: Arc<Entry>,
@@ -51,9 +51,17 @@ impl PluginSet {
         service: &str,
         user: Arc<Value>,
     ) -> Result<Value, CallError> {
+        if let Backend::Worker(instance) = &entry.backend {
+            return instance.invoke(call, service, &user, self.timeout).await;
+        }
         let service = service.to_string();
         self.pool
-            .run_within(self.timeout, move || entry.invoke(call, &service, &user))
+            .run_within(self.timeout, move || match &entry.backend {
+                Backend::InProcess(instance) => instance.invoke(call, &service, &user),
+                Backend::Worker(_) => {
+                    Err(CallError::Unavailable("not an in-process plugin".into()))
+                }
+            })
             .await
             .map_err(CallError::from)
             .and_then(|answer| answer)
@@ -90,7 +98,7 @@ impl PluginSet {
     pub async fn fire(&self, hook: Hook, user: Value) {
         let user = Arc::new(user);
         for ext in &self.extensions {
-            let name = ext.name.clone();
+            let name = ext.info.name.clone();
             let result = self.run(ext.clone(), hook.number(), "", user.clone()).await;
             let label = outcome(&result);
             if let Err(e) = &result {

@@ -4,12 +4,16 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime};
 
 use authhost_plugin_api::HostLogger;
 use authhost_plugin_api::Kind;
 use authhost_plugin_api::abi_stable::std_types::RStr;
 use authhost_plugin_api::load::{Library, LoadError};
+
+use super::worker::{Spec, Worker};
+use crate::config::Config;
 
 /// What identifies one build of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +33,9 @@ fn stamp(path: &Path) -> Option<Stamp> {
 pub struct LibraryCache {
     /// Both kinds in one map: a path is one library whatever it was named as.
     libraries: HashMap<PathBuf, (Option<Stamp>, Library)>,
+    /// Worker processes by library (isolation `process`): kept while a plugin set uses them,
+    /// so a reload keeps the workers of unchanged files and starts new ones for changed files.
+    workers: HashMap<PathBuf, (Option<Stamp>, Weak<Worker>)>,
     copy_dir: PathBuf,
     copies: usize,
 }
@@ -56,6 +63,7 @@ impl LibraryCache {
     pub fn new(data_dir: &Path) -> LibraryCache {
         LibraryCache {
             libraries: HashMap::new(),
+            workers: HashMap::new(),
             copy_dir: data_dir.join("plugin-copies"),
             copies: 0,
         }
@@ -113,5 +121,49 @@ impl LibraryCache {
         self.libraries
             .insert(path.to_path_buf(), (now, lib.clone()));
         Ok(lib)
+    }
+
+    /// The worker process for the library at `path` (of `kind`): the running one while the
+    /// file is unchanged, else a new one. Blocking: call from a blocking thread of the runtime.
+    pub fn worker(
+        &mut self,
+        path: &Path,
+        kind: Kind,
+        config: &Config,
+    ) -> Result<Arc<Worker>, String> {
+        let now = stamp(path);
+        if let Some((seen, weak)) = self.workers.get(path)
+            && *seen == now
+            && let Some(worker) = weak.upgrade()
+        {
+            if worker.kind() != kind {
+                return Err(LoadError::WrongKind {
+                    path: path.to_path_buf(),
+                    found: worker.kind().name(),
+                    expected: kind.name(),
+                }
+                .to_string());
+            }
+            return Ok(worker);
+        }
+        let program = match &config.plugins.worker_program {
+            Some(p) => p.clone(),
+            None => std::env::current_exe()
+                .map_err(|e| format!("cannot find this executable to start plugin workers: {e}"))?,
+        };
+        let spec = Spec {
+            program,
+            library: path.to_path_buf(),
+            kind,
+            threads: config.plugins.max_concurrent_calls,
+            memory_mb: config.plugins.worker_memory_mb,
+        };
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| "plugin workers need the async runtime".to_string())?;
+        let timeout = Duration::from_millis(config.plugins.call_timeout_ms);
+        let worker = runtime.block_on(Worker::start(spec, timeout))?;
+        self.workers
+            .insert(path.to_path_buf(), (now, Arc::downgrade(&worker)));
+        Ok(worker)
     }
 }

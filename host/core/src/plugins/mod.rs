@@ -8,13 +8,14 @@
 mod calls;
 mod library_cache;
 mod resolve;
+pub mod worker;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authhost_plugin_api::Kind;
 use authhost_plugin_api::load::{Instance, PluginInfo};
-use authhost_plugin_api::{CallError, Kind};
 use serde_json::Value;
 
 pub use calls::Hook;
@@ -22,15 +23,23 @@ pub use library_cache::LibraryCache;
 
 use crate::call_pool::CallPool;
 pub use resolve::resolve;
+use worker::{Worker, WorkerInstance};
 
-use crate::config::{Config, parse_extensions, parse_services};
+use crate::config::{Config, Isolation, parse_extensions, parse_services};
+use authhost_plugin_api::CallError;
+
+/// Where an instance lives: in this process, or in its library's worker process.
+enum Backend {
+    InProcess(Instance),
+    Worker(WorkerInstance),
+}
 
 /// One configured plugin instance: a provider under one alias, or an extension under its name.
 pub struct Entry {
     /// The alias (providers) or the name (extensions) the configuration gives it.
     pub name: String,
     pub info: PluginInfo,
-    instance: Instance,
+    backend: Backend,
 }
 
 /// The providers by alias and the extensions in `INSTALLED_EXTENSIONS` order.
@@ -43,8 +52,12 @@ pub struct PluginSet {
 }
 
 impl Entry {
-    fn invoke(&self, call: u8, service: &str, user: &Value) -> Result<Value, CallError> {
-        self.instance.invoke(call, service, user)
+    /// The worker process serving this instance, if it has one.
+    pub fn worker(&self) -> Option<&Arc<Worker>> {
+        match &self.backend {
+            Backend::Worker(w) => Some(w.worker()),
+            Backend::InProcess(_) => None,
+        }
     }
 }
 
@@ -99,6 +112,11 @@ impl PluginSet {
         v
     }
 
+    /// Every configured instance, providers first.
+    pub fn entries(&self) -> impl Iterator<Item = &Arc<Entry>> {
+        self.providers.values().chain(self.extensions.iter())
+    }
+
     pub fn extensions(&self) -> Vec<&PluginInfo> {
         self.extensions.iter().map(|e| &e.info).collect()
     }
@@ -114,19 +132,34 @@ fn load_entry(
     plugin: &str,
 ) -> Result<Entry, String> {
     let path = resolve(plugin, config)?;
-    let library = cache.library(&path, kind).map_err(|e| e.to_string())?;
-    let instance = library
-        .instantiate(&instance_config(config, name))
-        .map_err(|e| {
-            format!(
-                "{}: refused its configuration: {e}",
-                library.info.path.display()
-            )
-        })?;
+    let settings = instance_config(config, name);
+    let refused = |file: &std::path::Path, e: CallError| {
+        format!("{}: refused its configuration: {e}", file.display())
+    };
+    let (info, backend) = match config.plugins.isolation {
+        Isolation::InProcess => {
+            let library = cache.library(&path, kind).map_err(|e| e.to_string())?;
+            let instance = library
+                .instantiate(&settings)
+                .map_err(|e| refused(&library.info.path, e))?;
+            (library.info, Backend::InProcess(instance))
+        }
+        Isolation::Process => {
+            let worker = cache.worker(&path, kind, config)?;
+            let runtime = tokio::runtime::Handle::try_current()
+                .map_err(|_| "plugin workers need the async runtime".to_string())?;
+            let instance = runtime
+                .block_on(worker.instantiate(settings))
+                .map_err(|e| refused(&path, e))?;
+            let mut info = worker.info.clone();
+            info.path = path.clone();
+            (info, Backend::Worker(instance))
+        }
+    };
     Ok(Entry {
         name: name.to_string(),
-        info: library.info,
-        instance,
+        info,
+        backend,
     })
 }
 

@@ -1,0 +1,197 @@
+//! The protocol between the host and a plugin worker process: JSON messages, each framed by its
+//! length (4 bytes, big-endian), over a Unix socket. Calls carry ids, so one worker answers many
+//! calls at once and in any order.
+
+use std::io::{self, Read, Write};
+
+use authhost_plugin_api::CallError;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Frames larger than this are refused (a broken or hostile peer).
+pub const MAX_FRAME: usize = 16 << 20;
+
+/// Bumped whenever a message changes; the worker states its version first.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Host to worker.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Builds instance `instance` (the host's number for it) from its configuration.
+    Instantiate {
+        id: u64,
+        instance: u64,
+        config: Value,
+    },
+    /// Calls `call` (`CALL_GET_PERMISSIONS`, `HOOK_*`) on an instance.
+    Call {
+        id: u64,
+        instance: u64,
+        call: u8,
+        service: String,
+        user: Value,
+    },
+    /// The host no longer uses the instance.
+    Drop { instance: u64 },
+}
+
+/// Worker to host.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Reply {
+    /// The first message: the library loaded (name, version, interface), or why not.
+    Ready {
+        protocol: u32,
+        loaded: Result<Loaded, String>,
+    },
+    /// The answer to request `id`.
+    Answer {
+        id: u64,
+        result: Result<Value, WireError>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Loaded {
+    pub name: String,
+    pub version: String,
+    pub interface_version: u32,
+}
+
+/// A `CallError` from the plugin's side, as it travels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "message", rename_all = "snake_case")]
+pub enum WireError {
+    Failed(String),
+    Panicked(String),
+    BadAnswer(String),
+    NotImplemented(String),
+}
+
+impl From<CallError> for WireError {
+    fn from(e: CallError) -> WireError {
+        match e {
+            CallError::Panicked(m) => WireError::Panicked(m),
+            CallError::BadAnswer(m) => WireError::BadAnswer(m),
+            CallError::NotImplemented(m) => WireError::NotImplemented(m),
+            other => WireError::Failed(other.to_string()),
+        }
+    }
+}
+
+impl From<WireError> for CallError {
+    fn from(e: WireError) -> CallError {
+        match e {
+            WireError::Failed(m) => CallError::Failed(m),
+            WireError::Panicked(m) => CallError::Panicked(m),
+            WireError::BadAnswer(m) => CallError::BadAnswer(m),
+            WireError::NotImplemented(m) => CallError::NotImplemented(m),
+        }
+    }
+}
+
+/// One message as a frame.
+pub fn encode<T: Serialize>(message: &T) -> io::Result<Vec<u8>> {
+    let body = serde_json::to_vec(message)?;
+    let len = u32::try_from(body.len())
+        .ok()
+        .filter(|&n| n as usize <= MAX_FRAME)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "frame too large"))?;
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&body);
+    Ok(frame)
+}
+
+/// Reads one message (blocking); `Ok(None)` at a clean end of the stream.
+pub fn read_blocking<T: for<'de> Deserialize<'de>>(from: &mut impl Read) -> io::Result<Option<T>> {
+    let mut len = [0u8; 4];
+    match from.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let mut body = vec![0u8; body_len(len)?];
+    from.read_exact(&mut body)?;
+    decode(&body)
+}
+
+/// The body length a frame header announces, refused past `MAX_FRAME`.
+fn body_len(header: [u8; 4]) -> io::Result<usize> {
+    let len = u32::from_be_bytes(header) as usize;
+    if len > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
+    }
+    Ok(len)
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> io::Result<Option<T>> {
+    serde_json::from_slice(body)
+        .map(Some)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Writes one message (blocking).
+pub fn write_blocking<T: Serialize>(to: &mut impl Write, message: &T) -> io::Result<()> {
+    to.write_all(&encode(message)?)?;
+    to.flush()
+}
+
+/// Reads one message from an async stream; `Ok(None)` at a clean end.
+pub async fn read_async<T: for<'de> Deserialize<'de>>(
+    from: &mut (impl tokio::io::AsyncRead + Unpin),
+) -> io::Result<Option<T>> {
+    use tokio::io::AsyncReadExt;
+    let mut len = [0u8; 4];
+    match from.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let mut body = vec![0u8; body_len(len)?];
+    from.read_exact(&mut body).await?;
+    decode(&body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_survives_its_frame() {
+        let call = Request::Call {
+            id: 7,
+            instance: 2,
+            call: 1,
+            service: "docs".into(),
+            user: serde_json::json!({"id": "u1"}),
+        };
+        let frame = encode(&call).expect("encodes");
+        let back: Request = read_blocking(&mut frame.as_slice())
+            .expect("reads")
+            .expect("one message");
+        assert!(matches!(
+            back,
+            Request::Call {
+                id: 7,
+                instance: 2,
+                call: 1,
+                ..
+            }
+        ));
+        let empty: Option<Request> = read_blocking(&mut [].as_slice()).expect("clean end");
+        assert!(empty.is_none());
+    }
+
+    #[test]
+    fn an_oversized_frame_is_refused() {
+        let mut frame = ((MAX_FRAME + 1) as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(b"{}");
+        let read: io::Result<Option<Request>> = read_blocking(&mut frame.as_slice());
+        assert!(read.is_err());
+    }
+}

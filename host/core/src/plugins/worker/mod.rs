@@ -1,0 +1,516 @@
+//! Plugin libraries in worker processes (`plugins.isolation = "process"`): a plugin that aborts,
+//! segfaults, exits or hangs costs its own calls, never the host.
+//!
+//! One `Worker` per library file. Its supervisor task keeps one process running: it starts it
+//! (`spawn.rs`), reads the library's load result, rebuilds the instances after a restart, and
+//! waits for the process to end. Calls travel as framed messages with ids (`frame.rs`), so one
+//! process answers many at once. When the process dies, every call in flight fails with
+//! `CallError::Crashed` (fail closed), calls fail fast while it restarts with exponential
+//! backoff, and the log and `authhost_plugin_worker_restarts_total{plugin, reason}` say why.
+//! A process whose overdue calls reach half its threads is killed and restarted, so hung calls
+//! do not pile up. Dropping the last handle (a reload that no longer uses the library, or
+//! shutdown) ends the process once its calls are done.
+
+mod frame;
+pub mod serve;
+mod spawn;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use authhost_plugin_api::load::PluginInfo;
+use authhost_plugin_api::{CallError, Kind};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+
+use frame::{Reply, Request};
+pub use spawn::{Spec, parse_kind, passes_to_worker};
+
+/// How long a new process may take to load its library and rebuild its instances.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// Restart backoff: doubles from the first to the last; reset after a process ran this long.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+const HEALTHY_AFTER: Duration = Duration::from_secs(30);
+/// Frames waiting to be written, per worker thread.
+const QUEUE_PER_THREAD: usize = 256;
+
+type Pending = Mutex<HashMap<u64, oneshot::Sender<Result<Value, CallError>>>>;
+
+/// One running process, as calls see it.
+struct Conn {
+    frames: mpsc::Sender<Vec<u8>>,
+    pending: Pending,
+    /// Calls whose caller gave up at the deadline and the process has not answered yet.
+    overdue: Mutex<HashSet<u64>>,
+    /// Asks the supervisor to kill the process (too many overdue calls).
+    kill: Arc<Notify>,
+}
+
+impl Conn {
+    /// Fails every call in flight with `error` (the process is gone).
+    fn fail_all(&self, error: &CallError) {
+        let waiting: Vec<_> = match self.pending.lock() {
+            Ok(mut map) => map.drain().map(|(_, tx)| tx).collect(),
+            Err(_) => Vec::new(),
+        };
+        for tx in waiting {
+            let _ = tx.send(Err(error.clone()));
+        }
+    }
+}
+
+/// What the supervisor and the calls share.
+struct Link {
+    spec: Spec,
+    /// The plugin's name for logs and metrics (the file's until the library says its own).
+    label: String,
+    conn: Mutex<Option<Arc<Conn>>>,
+    /// Instance number → configuration, to rebuild them in a restarted process.
+    instances: Mutex<HashMap<u64, Value>>,
+    next_id: AtomicU64,
+    up: AtomicBool,
+    restarts: AtomicU64,
+    timeout: Duration,
+}
+
+/// A plugin library running in its own worker process.
+pub struct Worker {
+    pub info: PluginInfo,
+    link: Arc<Link>,
+    /// Dropped with the worker: the supervisor then ends the process.
+    _stop: watch::Sender<bool>,
+}
+
+/// Why a process ended, as the restart metric labels it.
+fn exit_reason(
+    status: std::io::Result<std::process::ExitStatus>,
+    killed_hung: bool,
+) -> (&'static str, String) {
+    use std::os::unix::process::ExitStatusExt;
+    if killed_hung {
+        return (
+            "hung",
+            "killed by the host: calls kept overrunning their deadline".into(),
+        );
+    }
+    match status {
+        Ok(s) => match (s.code(), s.signal()) {
+            (Some(code), _) => ("exit", format!("exited with status {code}")),
+            (None, Some(sig)) => (
+                "signal",
+                format!("killed by signal {sig} ({})", signal_name(sig)),
+            ),
+            _ => ("exit", format!("ended: {s}")),
+        },
+        Err(e) => ("exit", format!("cannot wait for it: {e}")),
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGILL => "SIGILL",
+        libc::SIGFPE => "SIGFPE",
+        _ => "other",
+    }
+}
+
+/// Forwards a worker's output lines to the host's log under the plugin's name. Lines the worker
+/// writes itself start with a level digit (`serve.rs`); anything else (a plugin's own prints)
+/// is logged at info.
+fn forward_output(label: String, stream: impl AsyncRead + Unpin + Send + 'static) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let (level, message) = match line.split_once(' ') {
+                Some((l, m)) if l.len() == 1 => (l.as_bytes().first().copied(), m),
+                _ => (None, line.as_str()),
+            };
+            let plugin = label.as_str();
+            match level {
+                Some(b'1') => tracing::error!(target: "plugin", plugin, "{message}"),
+                Some(b'2') => tracing::warn!(target: "plugin", plugin, "{message}"),
+                Some(b'4') => tracing::debug!(target: "plugin", plugin, "{message}"),
+                _ => tracing::info!(target: "plugin", plugin, "{message}"),
+            }
+        }
+    });
+}
+
+/// A started process with its library loaded and instances built.
+struct Process {
+    child: tokio::process::Child,
+    conn: Arc<Conn>,
+    kill: Arc<Notify>,
+    loaded: frame::Loaded,
+}
+
+/// Starts a process and waits for its library's load result; then rebuilds `link`'s instances.
+async fn start(link: &Arc<Link>) -> Result<Process, String> {
+    let spawned = spawn::spawn(&link.spec).map_err(|e| {
+        format!(
+            "{}: cannot start its worker process ({}): {e}",
+            link.spec.library.display(),
+            link.spec.program.display()
+        )
+    })?;
+    let mut child = spawned.child;
+    if let Some(out) = child.stdout.take() {
+        forward_output(link.label.clone(), out);
+    }
+    if let Some(err) = child.stderr.take() {
+        forward_output(link.label.clone(), err);
+    }
+    let (reader, mut writer) = spawned.socket.into_split();
+    // Buffered: one read syscall takes every answer that has arrived.
+    let mut reader = BufReader::new(reader);
+    let ready = tokio::time::timeout(START_TIMEOUT, frame::read_async::<Reply>(&mut reader)).await;
+    let loaded = match ready {
+        Ok(Ok(Some(Reply::Ready { protocol, loaded }))) if protocol == frame::PROTOCOL_VERSION => {
+            loaded?
+        }
+        Ok(Ok(Some(Reply::Ready { protocol, .. }))) => {
+            return Err(format!(
+                "{}: its worker speaks protocol {protocol}, this host {}: is {} the same build as this host?",
+                link.spec.library.display(),
+                frame::PROTOCOL_VERSION,
+                link.spec.program.display()
+            ));
+        }
+        other => {
+            let _ = child.start_kill();
+            let why = match other {
+                Err(_) => "no answer within 10 s".to_string(),
+                Ok(Err(e)) => e.to_string(),
+                Ok(Ok(_)) => "it ended before loading the library".to_string(),
+            };
+            return Err(format!(
+                "{}: its worker process failed to start: {why}",
+                link.spec.library.display()
+            ));
+        }
+    };
+    let (frames, mut outbox) =
+        mpsc::channel::<Vec<u8>>(link.spec.threads.max(1) * QUEUE_PER_THREAD);
+    tokio::spawn(async move {
+        // Frames queued meanwhile go out in the same write: under load, one syscall carries
+        // many calls.
+        let mut batch = Vec::new();
+        while let Some(frame) = outbox.recv().await {
+            batch.clear();
+            batch.extend_from_slice(&frame);
+            while batch.len() < 64 * 1024
+                && let Ok(more) = outbox.try_recv()
+            {
+                batch.extend_from_slice(&more);
+            }
+            if writer.write_all(&batch).await.is_err() {
+                break;
+            }
+        }
+    });
+    let kill = Arc::new(Notify::new());
+    let conn = Arc::new(Conn {
+        frames,
+        pending: Mutex::new(HashMap::new()),
+        overdue: Mutex::new(HashSet::new()),
+        kill: kill.clone(),
+    });
+    // Answers go to their callers; the loop ends when the process closes the socket.
+    let answers = conn.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(Reply::Answer { id, result })) =
+            frame::read_async::<Reply>(&mut reader).await
+        {
+            let waiting = answers.pending.lock().ok().and_then(|mut m| m.remove(&id));
+            match waiting {
+                Some(tx) => {
+                    let _ = tx.send(result.map_err(CallError::from));
+                }
+                None => {
+                    if let Ok(mut overdue) = answers.overdue.lock() {
+                        overdue.remove(&id);
+                    }
+                }
+            }
+        }
+    });
+    // A restarted process gets the instances the previous one had.
+    let configs: Vec<(u64, Value)> = link
+        .instances
+        .lock()
+        .map(|m| m.iter().map(|(k, v)| (*k, v.clone())).collect())
+        .unwrap_or_default();
+    for (instance, config) in configs {
+        request(link, &conn, START_TIMEOUT, |id| Request::Instantiate {
+            id,
+            instance,
+            config,
+        })
+        .await
+        .map_err(|e| {
+            format!(
+                "{}: rebuilding instance {instance}: {e}",
+                link.spec.library.display()
+            )
+        })?;
+    }
+    Ok(Process {
+        child,
+        conn,
+        kill,
+        loaded,
+    })
+}
+
+/// Sends one request on `conn` and waits for its answer within `deadline`.
+async fn request(
+    link: &Link,
+    conn: &Arc<Conn>,
+    deadline: Duration,
+    make: impl FnOnce(u64) -> Request,
+) -> Result<Value, CallError> {
+    let id = link.next_id.fetch_add(1, Ordering::Relaxed);
+    let frame = frame::encode(&make(id)).map_err(|e| CallError::Failed(e.to_string()))?;
+    let (tx, rx) = oneshot::channel();
+    if let Ok(mut pending) = conn.pending.lock() {
+        pending.insert(id, tx);
+    }
+    if conn.frames.try_send(frame).is_err() {
+        if let Ok(mut pending) = conn.pending.lock() {
+            pending.remove(&id);
+        }
+        return Err(CallError::Busy);
+    }
+    match tokio::time::timeout(deadline, rx).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(CallError::Crashed("no answer before it ended".into())),
+        Err(_) => {
+            let gave_up = conn
+                .pending
+                .lock()
+                .ok()
+                .and_then(|mut m| m.remove(&id))
+                .is_some();
+            if gave_up {
+                let overdue = conn.overdue.lock().map(|mut o| {
+                    o.insert(id);
+                    o.len()
+                });
+                if overdue.is_ok_and(|n| n >= (link.spec.threads / 2).max(1)) {
+                    conn.kill.notify_one();
+                }
+            }
+            Err(CallError::Timeout)
+        }
+    }
+}
+
+/// Keeps `process` (and its successors) running until `stop` is dropped.
+async fn supervise(link: Arc<Link>, first: Process, mut stop: watch::Receiver<bool>) {
+    let restarts = |reason: &'static str| metrics::counter!("authhost_plugin_worker_restarts_total", "plugin" => link.label.clone(), "reason" => reason);
+    let up = metrics::gauge!("authhost_plugin_workers_up");
+    let mut backoff = BACKOFF_FIRST;
+    let mut current = Some(first);
+    loop {
+        if let Some(mut process) = current.take() {
+            let started = Instant::now();
+            if let Ok(mut conn) = link.conn.lock() {
+                *conn = Some(process.conn.clone());
+            }
+            link.up.store(true, Ordering::SeqCst);
+            up.increment(1.0);
+            let mut killed_hung = false;
+            let status = tokio::select! {
+                status = process.child.wait() => status,
+                _ = process.kill.notified() => {
+                    killed_hung = true;
+                    let _ = process.child.start_kill();
+                    process.child.wait().await
+                }
+                _ = stop.changed() => {
+                    // The host is done with this library: close the socket, then make sure.
+                    let _ = process.child.start_kill();
+                    let _ = process.child.wait().await;
+                    up.decrement(1.0);
+                    return;
+                }
+            };
+            link.up.store(false, Ordering::SeqCst);
+            up.decrement(1.0);
+            if let Ok(mut conn) = link.conn.lock() {
+                *conn = None;
+            }
+            let (reason, text) = exit_reason(status, killed_hung);
+            process.conn.fail_all(&CallError::Crashed(text.clone()));
+            restarts(reason).increment(1);
+            link.restarts.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(plugin = %link.label, file = %link.spec.library.display(), reason, "plugin worker process {text}; restarting it in {} ms (calls fail closed meanwhile)", backoff.as_millis());
+            if started.elapsed() > HEALTHY_AFTER {
+                backoff = BACKOFF_FIRST;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.changed() => return,
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+        match start(&link).await {
+            Ok(process) => current = Some(process),
+            Err(e) => {
+                restarts("start_failed").increment(1);
+                tracing::error!(plugin = %link.label, error = %e, "plugin worker process did not start; retrying in {} ms", backoff.as_millis());
+            }
+        }
+    }
+}
+
+impl Worker {
+    /// Starts the worker for `spec`, reporting a library that does not load (not a plugin,
+    /// another interface version or kind, a refused layout) as the in-process loader would.
+    pub async fn start(spec: Spec, timeout: Duration) -> Result<Arc<Worker>, String> {
+        let label = spec
+            .library
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(|s| s.trim_start_matches("lib").to_string())
+            .unwrap_or_else(|| "plugin".into());
+        let link = Arc::new(Link {
+            spec,
+            label,
+            conn: Mutex::new(None),
+            instances: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            up: AtomicBool::new(false),
+            restarts: AtomicU64::new(0),
+            timeout,
+        });
+        let process = start(&link).await?;
+        let info = PluginInfo {
+            path: link.spec.library.clone(),
+            kind: link.spec.kind,
+            name: process.loaded.name.clone(),
+            version: process.loaded.version.clone(),
+            interface_version: process.loaded.interface_version,
+        };
+        let (stop, stop_rx) = watch::channel(false);
+        if let Ok(mut conn) = link.conn.lock() {
+            *conn = Some(process.conn.clone());
+        }
+        tokio::spawn(supervise(link.clone(), process, stop_rx));
+        Ok(Arc::new(Worker {
+            info,
+            link,
+            _stop: stop,
+        }))
+    }
+
+    fn conn(&self) -> Result<Arc<Conn>, CallError> {
+        self.link
+            .conn
+            .lock()
+            .ok()
+            .and_then(|c| c.clone())
+            .ok_or_else(|| {
+                CallError::Unavailable("the plugin's worker process is restarting".into())
+            })
+    }
+
+    /// Builds an instance with `config` in the worker (and in every process that replaces it).
+    pub async fn instantiate(self: &Arc<Self>, config: Value) -> Result<WorkerInstance, CallError> {
+        let instance = self.link.next_id.fetch_add(1, Ordering::Relaxed);
+        let conn = self.conn()?;
+        let sent = config.clone();
+        request(
+            &self.link,
+            &conn,
+            START_TIMEOUT.max(self.link.timeout),
+            |id| Request::Instantiate {
+                id,
+                instance,
+                config: sent,
+            },
+        )
+        .await?;
+        if let Ok(mut map) = self.link.instances.lock() {
+            map.insert(instance, config);
+        }
+        Ok(WorkerInstance {
+            worker: self.clone(),
+            instance,
+        })
+    }
+
+    /// Whether a process is serving now, and how many times it was restarted.
+    pub fn state(&self) -> (bool, u64) {
+        (
+            self.link.up.load(Ordering::SeqCst),
+            self.link.restarts.load(Ordering::Relaxed),
+        )
+    }
+
+    pub fn library(&self) -> &Path {
+        &self.link.spec.library
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.link.spec.kind
+    }
+}
+
+/// One plugin instance living in a worker process.
+pub struct WorkerInstance {
+    worker: Arc<Worker>,
+    instance: u64,
+}
+
+impl WorkerInstance {
+    /// Calls the instance, answering at `deadline` at the latest.
+    pub async fn invoke(
+        &self,
+        call: u8,
+        service: &str,
+        user: &Value,
+        deadline: Duration,
+    ) -> Result<Value, CallError> {
+        let conn = self.worker.conn()?;
+        let (instance, service, user) = (self.instance, service.to_string(), user.clone());
+        request(&self.worker.link, &conn, deadline, |id| Request::Call {
+            id,
+            instance,
+            call,
+            service,
+            user,
+        })
+        .await
+    }
+
+    pub fn worker(&self) -> &Arc<Worker> {
+        &self.worker
+    }
+}
+
+impl Drop for WorkerInstance {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.worker.link.instances.lock() {
+            map.remove(&self.instance);
+        }
+        if let (Ok(conn), Ok(frame)) = (
+            self.worker.conn(),
+            frame::encode(&Request::Drop {
+                instance: self.instance,
+            }),
+        ) {
+            let _ = conn.frames.try_send(frame);
+        }
+    }
+}
