@@ -128,7 +128,7 @@ async fn a_hanging_provider_answers_at_its_deadline_and_its_worker_is_replaced()
         "[plugins.config.m_hang]\nmode = \"hang\"\n",
         400,
     );
-    // Two threads per worker: one overdue call is half of them, and the worker is replaced.
+    // Two threads per worker: one stuck call is half of them.
     opts.env
         .insert("AUTHHOST_PLUGINS__MAX_CONCURRENT_CALLS".into(), "2".into());
     let s = TestServer::start_with(opts).await;
@@ -146,15 +146,19 @@ async fn a_hanging_provider_answers_at_its_deadline_and_its_worker_is_replaced()
             .await,
         1.0
     );
+    // Its thread stays stuck past another deadline: the worker is killed and replaced.
+    let restarted =
+        "authhost_plugin_worker_restarts_total{plugin=\"hanging_provider\",reason=\"hung\"}";
+    let waited = Instant::now();
+    while s.metric(restarted).await < 1.0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(5),
+            "the hung worker was not replaced"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     served_again(&s, &token, "m_ok", Duration::from_secs(10)).await;
-    assert_eq!(
-        s.metric(
-            "authhost_plugin_worker_restarts_total{plugin=\"hanging_provider\",reason=\"hung\"}"
-        )
-        .await,
-        1.0,
-        "the hung worker was killed and replaced"
-    );
+    assert_eq!(s.metric(restarted).await, 1.0, "replaced once");
     s.stop().await;
 }
 
@@ -202,6 +206,90 @@ async fn in_process_isolation_keeps_todays_behaviour() {
     assert!(
         plugins.entries().all(|e| e.worker().is_none()),
         "no worker processes in_process"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_queued_behind_a_busy_worker_time_out_without_killing_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lib = copy_fixture(&dir, "fixture_provider", "busy_provider");
+    let services = format!("m_slow:{}", lib.display());
+    let extra = "[plugins.config.m_slow]\nmode = \"sleep\"\nsleep_ms = 300\n";
+    let mut opts = options(&services, "", extra, 1000);
+    opts.env
+        .insert("AUTHHOST_PLUGINS__MAX_CONCURRENT_CALLS".into(), "2".into());
+    opts.env.insert(
+        "AUTHHOST_TOKENS__PERMISSION_TOKEN_CACHE".into(),
+        "false".into(),
+    );
+    let s = TestServer::start_with(opts).await;
+    let token = s.dev_login("busy@example.org", "Busy").await;
+    // 16 calls of 300 ms on 2 threads: the last ones wait past their deadline for a slot.
+    let calls: Vec<_> = (0..16)
+        .map(|_| {
+            let (url, client) = (
+                s.url(&format!("authorize?jwt={token}&service=m_slow")),
+                s.client.clone(),
+            );
+            tokio::spawn(async move {
+                let body: Value = client
+                    .get(url)
+                    .send()
+                    .await
+                    .expect("send")
+                    .json()
+                    .await
+                    .expect("json");
+                body["permissions"]["mode"] == "sleep"
+            })
+        })
+        .collect();
+    let mut answered = 0;
+    for call in calls {
+        answered += usize::from(call.await.expect("joined"));
+    }
+    assert!(
+        (4..16).contains(&answered),
+        "{answered} of 16 answered in time"
+    );
+    assert!(
+        s.metric("authhost_plugin_calls_total{service=\"m_slow\",outcome=\"timeout\"}")
+            .await
+            >= 1.0
+    );
+    assert_eq!(
+        s.metric("authhost_plugin_worker_restarts_total{plugin=\"busy_provider\",reason=\"hung\"}")
+            .await,
+        0.0,
+        "waiting for a busy worker is not hanging in it"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_flooding_its_output_is_still_served() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lib = copy_fixture(&dir, "fixture_provider", "loud_provider");
+    let services = format!("m_spew:{}", lib.display());
+    let extra = "[plugins.config.m_spew]\nmode = \"spew\"\n";
+    let mut opts = options(&services, "", extra, 5000);
+    opts.env.insert(
+        "AUTHHOST_TOKENS__PERMISSION_TOKEN_CACHE".into(),
+        "false".into(),
+    );
+    let s = TestServer::start_with(opts).await;
+    let token = s.dev_login("loud@example.org", "Loud").await;
+    for round in 0..3 {
+        let body = authorize(&s, &token, "m_spew").await;
+        assert_eq!(body["permissions"]["mode"], "spew", "round {round}: {body}");
+    }
+    assert_eq!(
+        s.metric(
+            "authhost_plugin_worker_restarts_total{plugin=\"loud_provider\",reason=\"signal\"}"
+        )
+        .await,
+        0.0
     );
     s.stop().await;
 }

@@ -2,7 +2,7 @@
 //! length (4 bytes, big-endian), over a Unix socket. Calls carry ids, so one worker answers many
 //! calls at once and in any order.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 
 use authhost_plugin_api::CallError;
 use serde::{Deserialize, Serialize};
@@ -52,7 +52,7 @@ pub enum Reply {
     },
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Loaded {
     pub name: String,
     pub version: String,
@@ -133,12 +133,6 @@ fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> io::Result<Option<T>> {
     serde_json::from_slice(body)
         .map(Some)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-}
-
-/// Writes one message (blocking).
-pub fn write_blocking<T: Serialize>(to: &mut impl Write, message: &T) -> io::Result<()> {
-    to.write_all(&encode(message)?)?;
-    to.flush()
 }
 
 /// Reads one message from an async stream; `Ok(None)` at a clean end.

@@ -7,15 +7,17 @@
 //! process answers many at once. When the process dies, every call in flight fails with
 //! `CallError::Crashed` (fail closed), calls fail fast while it restarts with exponential
 //! backoff, and the log and `authhost_plugin_worker_restarts_total{plugin, reason}` say why.
-//! A process whose overdue calls reach half its threads is killed and restarted, so hung calls
-//! do not pile up. Dropping the last handle (a reload that no longer uses the library, or
+//! A process with half its threads still in calls a deadline past their own deadline is killed
+//! and restarted, so hung calls do not pile up. Dropping the last handle (a reload that no longer uses the library, or
 //! shutdown) ends the process once its calls are done.
 
+mod conn;
 mod frame;
+mod output;
 pub mod serve;
 mod spawn;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,8 +26,10 @@ use std::time::{Duration, Instant};
 use authhost_plugin_api::load::PluginInfo;
 use authhost_plugin_api::{CallError, Kind};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, watch};
+
+use conn::Conn;
 
 use frame::{Reply, Request};
 pub use spawn::{Spec, parse_kind, passes_to_worker};
@@ -36,33 +40,6 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 const HEALTHY_AFTER: Duration = Duration::from_secs(30);
-/// Frames waiting to be written, per worker thread.
-const QUEUE_PER_THREAD: usize = 256;
-
-type Pending = Mutex<HashMap<u64, oneshot::Sender<Result<Value, CallError>>>>;
-
-/// One running process, as calls see it.
-struct Conn {
-    frames: mpsc::Sender<Vec<u8>>,
-    pending: Pending,
-    /// Calls whose caller gave up at the deadline and the process has not answered yet.
-    overdue: Mutex<HashSet<u64>>,
-    /// Asks the supervisor to kill the process (too many overdue calls).
-    kill: Arc<Notify>,
-}
-
-impl Conn {
-    /// Fails every call in flight with `error` (the process is gone).
-    fn fail_all(&self, error: &CallError) {
-        let waiting: Vec<_> = match self.pending.lock() {
-            Ok(mut map) => map.drain().map(|(_, tx)| tx).collect(),
-            Err(_) => Vec::new(),
-        };
-        for tx in waiting {
-            let _ = tx.send(Err(error.clone()));
-        }
-    }
-}
 
 /// What the supervisor and the calls share.
 struct Link {
@@ -86,17 +63,27 @@ pub struct Worker {
     _stop: watch::Sender<bool>,
 }
 
-/// Why a process ended, as the restart metric labels it.
+/// Why a process ended, as the restart metric labels it: `killed` is the host's reason when
+/// it killed the process (`hung`, `protocol`).
 fn exit_reason(
     status: std::io::Result<std::process::ExitStatus>,
-    killed_hung: bool,
+    killed: Option<&'static str>,
 ) -> (&'static str, String) {
     use std::os::unix::process::ExitStatusExt;
-    if killed_hung {
-        return (
-            "hung",
-            "killed by the host: calls kept overrunning their deadline".into(),
-        );
+    match killed {
+        Some("hung") => {
+            return (
+                "hung",
+                "killed by the host: calls kept overrunning their deadline".into(),
+            );
+        }
+        Some(reason) => {
+            return (
+                reason,
+                "killed by the host: it broke the call protocol".into(),
+            );
+        }
+        None => {}
     }
     match status {
         Ok(s) => match (s.code(), s.signal()) {
@@ -124,33 +111,10 @@ fn signal_name(sig: i32) -> &'static str {
     }
 }
 
-/// Forwards a worker's output lines to the host's log under the plugin's name. Lines the worker
-/// writes itself start with a level digit (`serve.rs`); anything else (a plugin's own prints)
-/// is logged at info.
-fn forward_output(label: String, stream: impl AsyncRead + Unpin + Send + 'static) {
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            let (level, message) = match line.split_once(' ') {
-                Some((l, m)) if l.len() == 1 => (l.as_bytes().first().copied(), m),
-                _ => (None, line.as_str()),
-            };
-            let plugin = label.as_str();
-            match level {
-                Some(b'1') => tracing::error!(target: "plugin", plugin, "{message}"),
-                Some(b'2') => tracing::warn!(target: "plugin", plugin, "{message}"),
-                Some(b'4') => tracing::debug!(target: "plugin", plugin, "{message}"),
-                _ => tracing::info!(target: "plugin", plugin, "{message}"),
-            }
-        }
-    });
-}
-
 /// A started process with its library loaded and instances built.
 struct Process {
     child: tokio::process::Child,
     conn: Arc<Conn>,
-    kill: Arc<Notify>,
     loaded: frame::Loaded,
 }
 
@@ -165,10 +129,10 @@ async fn start(link: &Arc<Link>) -> Result<Process, String> {
     })?;
     let mut child = spawned.child;
     if let Some(out) = child.stdout.take() {
-        forward_output(link.label.clone(), out);
+        output::forward(link.label.clone(), out);
     }
     if let Some(err) = child.stderr.take() {
-        forward_output(link.label.clone(), err);
+        output::forward(link.label.clone(), err);
     }
     let (reader, mut writer) = spawned.socket.into_split();
     // Buffered: one read syscall takes every answer that has arrived.
@@ -199,8 +163,8 @@ async fn start(link: &Arc<Link>) -> Result<Process, String> {
             ));
         }
     };
-    let (frames, mut outbox) =
-        mpsc::channel::<Vec<u8>>(link.spec.threads.max(1) * QUEUE_PER_THREAD);
+    // Calls are bounded by the slots; the rest of the room is for `Drop` notices.
+    let (frames, mut outbox) = mpsc::channel::<Vec<u8>>(link.spec.threads.max(1) * 4 + 64);
     tokio::spawn(async move {
         // Frames queued meanwhile go out in the same write: under load, one syscall carries
         // many calls.
@@ -218,28 +182,21 @@ async fn start(link: &Arc<Link>) -> Result<Process, String> {
             }
         }
     });
-    let kill = Arc::new(Notify::new());
-    let conn = Arc::new(Conn {
-        frames,
-        pending: Mutex::new(HashMap::new()),
-        overdue: Mutex::new(HashSet::new()),
-        kill: kill.clone(),
-    });
-    // Answers go to their callers; the loop ends when the process closes the socket.
+    let conn = Arc::new(Conn::new(frames, link.spec.threads));
+    // Answers go to their callers. The loop ends when the process closes the socket (it is
+    // ending; the supervisor sees it exit) or sends something that is not an answer, which
+    // gets it killed: it can no longer be trusted to answer.
     let answers = conn.clone();
     tokio::spawn(async move {
-        while let Ok(Some(Reply::Answer { id, result })) =
-            frame::read_async::<Reply>(&mut reader).await
-        {
-            let waiting = answers.pending.lock().ok().and_then(|mut m| m.remove(&id));
-            match waiting {
-                Some(tx) => {
-                    let _ = tx.send(result.map_err(CallError::from));
+        loop {
+            match frame::read_async::<Reply>(&mut reader).await {
+                Ok(Some(Reply::Answer { id, result })) => {
+                    answers.answered(id, result.map_err(CallError::from));
                 }
-                None => {
-                    if let Ok(mut overdue) = answers.overdue.lock() {
-                        overdue.remove(&id);
-                    }
+                Ok(None) => break,
+                Ok(Some(Reply::Ready { .. })) | Err(_) => {
+                    answers.ask_kill("protocol");
+                    break;
                 }
             }
         }
@@ -251,7 +208,7 @@ async fn start(link: &Arc<Link>) -> Result<Process, String> {
         .map(|m| m.iter().map(|(k, v)| (*k, v.clone())).collect())
         .unwrap_or_default();
     for (instance, config) in configs {
-        request(link, &conn, START_TIMEOUT, |id| Request::Instantiate {
+        conn.request(&link.next_id, START_TIMEOUT, |id| Request::Instantiate {
             id,
             instance,
             config,
@@ -267,56 +224,15 @@ async fn start(link: &Arc<Link>) -> Result<Process, String> {
     Ok(Process {
         child,
         conn,
-        kill,
         loaded,
     })
 }
 
-/// Sends one request on `conn` and waits for its answer within `deadline`.
-async fn request(
-    link: &Link,
-    conn: &Arc<Conn>,
-    deadline: Duration,
-    make: impl FnOnce(u64) -> Request,
-) -> Result<Value, CallError> {
-    let id = link.next_id.fetch_add(1, Ordering::Relaxed);
-    let frame = frame::encode(&make(id)).map_err(|e| CallError::Failed(e.to_string()))?;
-    let (tx, rx) = oneshot::channel();
-    if let Ok(mut pending) = conn.pending.lock() {
-        pending.insert(id, tx);
-    }
-    if conn.frames.try_send(frame).is_err() {
-        if let Ok(mut pending) = conn.pending.lock() {
-            pending.remove(&id);
-        }
-        return Err(CallError::Busy);
-    }
-    match tokio::time::timeout(deadline, rx).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(_)) => Err(CallError::Crashed("no answer before it ended".into())),
-        Err(_) => {
-            let gave_up = conn
-                .pending
-                .lock()
-                .ok()
-                .and_then(|mut m| m.remove(&id))
-                .is_some();
-            if gave_up {
-                let overdue = conn.overdue.lock().map(|mut o| {
-                    o.insert(id);
-                    o.len()
-                });
-                if overdue.is_ok_and(|n| n >= (link.spec.threads / 2).max(1)) {
-                    conn.kill.notify_one();
-                }
-            }
-            Err(CallError::Timeout)
-        }
-    }
-}
-
 /// Keeps `process` (and its successors) running until `stop` is dropped.
 async fn supervise(link: Arc<Link>, first: Process, mut stop: watch::Receiver<bool>) {
+    // What the library said it was at start: a restart that loads something else (the file
+    // was replaced without a reload) is refused, so the set keeps what it was checked with.
+    let expected = first.loaded.clone();
     let restarts = |reason: &'static str| metrics::counter!("authhost_plugin_worker_restarts_total", "plugin" => link.label.clone(), "reason" => reason);
     let up = metrics::gauge!("authhost_plugin_workers_up");
     let mut backoff = BACKOFF_FIRST;
@@ -329,20 +245,30 @@ async fn supervise(link: Arc<Link>, first: Process, mut stop: watch::Receiver<bo
             }
             link.up.store(true, Ordering::SeqCst);
             up.increment(1.0);
-            let mut killed_hung = false;
-            let status = tokio::select! {
-                status = process.child.wait() => status,
-                _ = process.kill.notified() => {
-                    killed_hung = true;
-                    let _ = process.child.start_kill();
-                    process.child.wait().await
+            let mut killed = None;
+            // Hung calls are looked for twice per deadline.
+            let mut check =
+                tokio::time::interval((link.timeout / 2).max(Duration::from_millis(50)));
+            let status = loop {
+                tokio::select! {
+                    status = process.child.wait() => break status,
+                    reason = process.conn.kill_requested() => killed = Some(reason),
+                    _ = check.tick() => {
+                        if process.conn.hung(link.timeout) {
+                            killed = Some("hung");
+                        }
+                    }
+                    _ = stop.changed() => {
+                        // The host is done with this library: close the socket, make sure.
+                        let _ = process.child.start_kill();
+                        let _ = process.child.wait().await;
+                        up.decrement(1.0);
+                        return;
+                    }
                 }
-                _ = stop.changed() => {
-                    // The host is done with this library: close the socket, then make sure.
+                if killed.is_some() {
                     let _ = process.child.start_kill();
-                    let _ = process.child.wait().await;
-                    up.decrement(1.0);
-                    return;
+                    break process.child.wait().await;
                 }
             };
             link.up.store(false, Ordering::SeqCst);
@@ -350,7 +276,7 @@ async fn supervise(link: Arc<Link>, first: Process, mut stop: watch::Receiver<bo
             if let Ok(mut conn) = link.conn.lock() {
                 *conn = None;
             }
-            let (reason, text) = exit_reason(status, killed_hung);
+            let (reason, text) = exit_reason(status, killed);
             process.conn.fail_all(&CallError::Crashed(text.clone()));
             restarts(reason).increment(1);
             link.restarts.fetch_add(1, Ordering::Relaxed);
@@ -365,7 +291,12 @@ async fn supervise(link: Arc<Link>, first: Process, mut stop: watch::Receiver<bo
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
         match start(&link).await {
-            Ok(process) => current = Some(process),
+            Ok(process) if process.loaded == expected => current = Some(process),
+            Ok(mut other) => {
+                let _ = other.child.start_kill();
+                restarts("start_failed").increment(1);
+                tracing::error!(plugin = %link.label, file = %link.spec.library.display(), "the library file changed since it was loaded ({} {} now); the worker stays down until a reload (SIGHUP) takes the new file", other.loaded.name, other.loaded.version);
+            }
             Err(e) => {
                 restarts("start_failed").increment(1);
                 tracing::error!(plugin = %link.label, error = %e, "plugin worker process did not start; retrying in {} ms", backoff.as_millis());
@@ -426,28 +357,38 @@ impl Worker {
     }
 
     /// Builds an instance with `config` in the worker (and in every process that replaces it).
+    /// While the worker restarts, waits for it (up to the start timeout).
     pub async fn instantiate(self: &Arc<Self>, config: Value) -> Result<WorkerInstance, CallError> {
         let instance = self.link.next_id.fetch_add(1, Ordering::Relaxed);
-        let conn = self.conn()?;
-        let sent = config.clone();
-        request(
-            &self.link,
-            &conn,
-            START_TIMEOUT.max(self.link.timeout),
-            |id| Request::Instantiate {
-                id,
-                instance,
-                config: sent,
-            },
-        )
-        .await?;
+        let waited = Instant::now();
+        let conn = loop {
+            match self.conn() {
+                Ok(conn) => break conn,
+                Err(e) if waited.elapsed() >= START_TIMEOUT => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        // Recorded first: a restart while this is under way rebuilds it too.
         if let Ok(mut map) = self.link.instances.lock() {
-            map.insert(instance, config);
+            map.insert(instance, config.clone());
         }
-        Ok(WorkerInstance {
+        let built = conn
+            .request(
+                &self.link.next_id,
+                START_TIMEOUT.max(self.link.timeout),
+                |id| Request::Instantiate {
+                    id,
+                    instance,
+                    config,
+                },
+            )
+            .await;
+        let made = WorkerInstance {
             worker: self.clone(),
             instance,
-        })
+        };
+        // On failure, dropping `made` forgets the instance and tells the worker.
+        built.map(|_| made)
     }
 
     /// Whether a process is serving now, and how many times it was restarted.
@@ -484,7 +425,7 @@ impl WorkerInstance {
     ) -> Result<Value, CallError> {
         let conn = self.worker.conn()?;
         let (instance, service, user) = (self.instance, service.to_string(), user.clone());
-        request(&self.worker.link, &conn, deadline, |id| Request::Call {
+        conn.request(&self.worker.link.next_id, deadline, |id| Request::Call {
             id,
             instance,
             call,
@@ -504,13 +445,10 @@ impl Drop for WorkerInstance {
         if let Ok(mut map) = self.worker.link.instances.lock() {
             map.remove(&self.instance);
         }
-        if let (Ok(conn), Ok(frame)) = (
-            self.worker.conn(),
-            frame::encode(&Request::Drop {
+        if let Ok(conn) = self.worker.conn() {
+            conn.notify(&Request::Drop {
                 instance: self.instance,
-            }),
-        ) {
-            let _ = conn.frames.try_send(frame);
+            });
         }
     }
 }

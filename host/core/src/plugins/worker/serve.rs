@@ -17,7 +17,7 @@ use authhost_plugin_api::load::{Instance, Library};
 use authhost_plugin_api::{CallError, HostLogger, Kind};
 use serde_json::Value;
 
-use super::frame::{self, Loaded, PROTOCOL_VERSION, Reply, Request};
+use super::frame::{self, Loaded, PROTOCOL_VERSION, Reply, Request, WireError};
 
 /// The socket the host hands every worker.
 pub const SOCKET_FD: i32 = 3;
@@ -31,10 +31,40 @@ extern "C" fn stderr_log(level: u8, _plugin: RStr<'_>, message: RStr<'_>) {
 type Writer = Arc<Mutex<UnixStream>>;
 
 fn send(writer: &Writer, reply: &Reply) {
+    let frame = match frame::encode(reply) {
+        Ok(frame) => frame,
+        // An answer too large for a frame still answers: with an error, not silence.
+        Err(e) => match reply {
+            Reply::Answer { id, .. } => match frame::encode(&Reply::Answer {
+                id: *id,
+                result: Err(WireError::BadAnswer(format!("cannot send the answer: {e}"))),
+            }) {
+                Ok(frame) => frame,
+                Err(_) => return,
+            },
+            Reply::Ready { .. } => return,
+        },
+    };
     if let Ok(mut socket) = writer.lock() {
         // A write error means the host is gone; the read loop ends the process.
-        let _ = frame::write_blocking(&mut *socket, reply);
+        let _ = socket.write_all(&frame);
     }
+}
+
+/// Ends this process when the host that started it is gone, even if every call thread is
+/// stuck in a plugin and nobody reads the socket's end.
+fn watch_parent() {
+    let parent = std::os::unix::process::parent_id();
+    let _ = std::thread::Builder::new()
+        .name("parent-watch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                if std::os::unix::process::parent_id() != parent {
+                    std::process::exit(0);
+                }
+            }
+        });
 }
 
 /// Runs the worker; returns the process exit code.
@@ -42,6 +72,12 @@ pub fn serve(path: &Path, kind: Kind, threads: usize) -> i32 {
     // SAFETY: the host started this process with the socket as fd 3 (spawn.rs), and nothing
     // else in this process owns that descriptor.
     let socket = unsafe { UnixStream::from_raw_fd(SOCKET_FD) };
+    // Not for the plugin's own child processes: they could write calls' answers.
+    // SAFETY: fcntl on a descriptor this process owns.
+    unsafe {
+        libc::fcntl(SOCKET_FD, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
+    watch_parent();
     let writer: Writer = match socket.try_clone() {
         Ok(s) => Arc::new(Mutex::new(s)),
         Err(e) => {

@@ -26,9 +26,10 @@ const SECRET_VARIABLES: &[&str] = &[
     "DATABASE_URL",
 ];
 
-/// Whether the host's variable `name` is passed to workers.
+/// Whether the host's variable `name` is passed to workers. `PG*` are libpq's (and sqlx's)
+/// connection settings, `PGPASSWORD` among them.
 pub fn passes_to_worker(name: &str) -> bool {
-    !name.starts_with("AUTHHOST_") && !SECRET_VARIABLES.contains(&name)
+    !name.starts_with("AUTHHOST_") && !name.starts_with("PG") && !SECRET_VARIABLES.contains(&name)
 }
 
 /// What a worker is started with.
@@ -141,6 +142,8 @@ mod tests {
             "DATABASE_URL",
             "GITHUB_SECRET",
             "GOOGLE_SECRET",
+            "PGPASSWORD",
+            "PGPASSFILE",
         ] {
             assert!(!passes_to_worker(secret), "{secret}");
         }
