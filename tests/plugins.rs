@@ -265,8 +265,24 @@ async fn hooks_fire_once_per_event_in_order() {
         "an existing account fires nothing"
     );
 
-    let panics = metric(&s, "authhost_hook_calls_total{extension=\"fixture_extension\",hook=\"on_user_login\",outcome=\"panic\"}").await;
-    assert_eq!(panics, 2.0);
+    // The panicking extension's first event failed; its later events for that user wait their
+    // turn behind it (hook events of one user are delivered in order, issue 11) and are retried
+    // in the background, 10 s later by default: after this test.
+    let panics = |hook: &str| {
+        format!(
+            "authhost_hook_calls_total{{extension=\"fixture_extension\",hook=\"{hook}\",outcome=\"panic\"}}"
+        )
+    };
+    assert_eq!(
+        metric(&s, &panics("on_new_user")).await,
+        2.0,
+        "one per new account"
+    );
+    assert_eq!(
+        metric(&s, &panics("on_user_login")).await,
+        0.0,
+        "waiting behind on_new_user"
+    );
     s.stop().await;
 }
 

@@ -7,8 +7,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub use authhost_core::{
-    call_pool, client_addr, config, crypto, db, keys, login, plugins, redirects, sessions, tokens,
-    user_cache, users,
+    call_pool, client_addr, config, crypto, db, hooks, keys, login, plugins, redirects, sessions,
+    tokens, user_cache, users,
 };
 
 pub mod app;

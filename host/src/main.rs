@@ -53,6 +53,11 @@ enum Command {
     Plugins,
     /// Print the effective configuration, secrets redacted.
     Config,
+    /// List hook events still pending or failed; `hooks retry [ID]` requeues failed ones.
+    Hooks {
+        #[command(subcommand)]
+        action: Option<HooksAction>,
+    },
     /// Internal: serve one plugin library for the host that started this process, over fd 3.
     #[command(hide = true)]
     PluginWorker {
@@ -63,6 +68,12 @@ enum Command {
         #[arg(long, default_value_t = 16)]
         threads: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum HooksAction {
+    /// Requeue failed event ID, or every failed event.
+    Retry { id: Option<i64> },
 }
 
 fn main() -> ExitCode {
@@ -112,6 +123,7 @@ fn main() -> ExitCode {
             Command::Migrate => migrate(config).await,
             Command::Token { email, name, days } => token(config, &email, name, days).await,
             Command::Plugins => plugins(config).await,
+            Command::Hooks { action } => hooks(config, action).await,
             Command::Config => {
                 print!("{}", config.to_redacted_toml());
                 ExitCode::SUCCESS
@@ -316,4 +328,55 @@ async fn plugins(config: Config) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+async fn hooks(config: Config, action: Option<HooksAction>) -> ExitCode {
+    let db = match authhost::db::connect(&config.database_url(), Some(2)).await {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("database.url (DATABASE_URL): cannot open the database: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = authhost::db::migrate(&db).await {
+        eprintln!("database.url (DATABASE_URL): migrations failed: {e}");
+        return ExitCode::FAILURE;
+    }
+    match action {
+        Some(HooksAction::Retry { id }) => match authhost::hooks::retry(&db, id).await {
+            Ok(n) => {
+                println!("{n} event(s) requeued");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        None => match authhost::hooks::list(&db).await {
+            Ok(events) => {
+                println!(
+                    "{:<8} {:<8} {:<15} {:<24} {:<8} {:<32} last error",
+                    "id", "status", "hook", "extension", "attempts", "user"
+                );
+                for e in events {
+                    println!(
+                        "{:<8} {:<8} {:<15} {:<24} {:<8} {:<32} {}",
+                        e.id,
+                        e.status,
+                        e.hook,
+                        e.extension,
+                        e.attempts,
+                        e.user_id,
+                        e.last_error.unwrap_or_default()
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
 }

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_users;
 mod m20261127_000002_login_states;
 mod m20261130_000003_login_binding;
+mod m20261130_000004_hook_events;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_users::Migration),
             Box::new(m20261127_000002_login_states::Migration),
             Box::new(m20261130_000003_login_binding::Migration),
+            Box::new(m20261130_000004_hook_events::Migration),
         ]
     }
 }

@@ -63,6 +63,17 @@ pub trait PermissionProvider: Send + Sync + Sized + 'static {
     }
 }
 
+/// The event a hook delivery belongs to, `(event id, attempt)`, from the profile a hook
+/// receives (`user["hook_event"]`). A delivery can repeat (a retry after an error, a crash or a
+/// lost answer): an extension that must act once per event drops ids it has already handled.
+/// `None` when the host sent none (a host before durable hooks, a test calling the hook).
+pub fn hook_event(user: &Value) -> Option<(u64, u32)> {
+    let event = user.get("hook_event")?;
+    let id = event.get("id")?.as_u64()?;
+    let attempt = event.get("attempt")?.as_u64()?;
+    Some((id, u32::try_from(attempt).ok()?))
+}
+
 /// Receives lifecycle hooks with the user's profile as JSON. Every hook is optional.
 pub trait Extension: Send + Sync + Sized + 'static {
     /// Builds the instance from its `[plugins.config.<extension name>]` table.

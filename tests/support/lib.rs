@@ -38,13 +38,24 @@ pub fn plugin_dir() -> std::path::PathBuf {
 /// alone after a change needs `cargo build` first. Building it from here instead would rebuild
 /// the workspace with other features and overwrite libraries that running tests have loaded.
 pub fn worker_program() -> std::path::PathBuf {
-    let program = plugin_dir().join("authhost");
-    assert!(
-        program.is_file(),
-        "{} is missing: plugin workers run the authhost binary; run `cargo test --workspace` (or `cargo build` first)",
-        program.display()
-    );
-    program
+    // target/<profile>/deps/<test binary> → target/<profile>/authhost
+    let exe = std::env::current_exe().expect("test executable");
+    let deps = exe.parent().expect("deps folder");
+    let candidates = [
+        deps.parent().map(|p| p.join("authhost")),
+        Some(deps.join("authhost")),
+        Some(plugin_dir().join("authhost")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "no authhost binary beside {}: plugin workers run it; run `cargo test --workspace` (or `cargo build` first)",
+                deps.display()
+            )
+        })
 }
 
 /// Options naming the plugins as the original's variables do (`ALLOWED_SERVICES`,

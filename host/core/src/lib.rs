@@ -9,6 +9,7 @@ pub mod client_addr;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod hooks;
 pub mod keys;
 pub mod login;
 pub mod plugins;

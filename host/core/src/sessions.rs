@@ -1,12 +1,14 @@
 //! What happens when someone logs in, is given a token by an operator, or logs out: the user
-//! record, the user cache, the hooks in order, the token. The server's routes and the CLI call
+//! record and its hook events in one transaction, the user cache, the first delivery of the
+//! hooks in order, the token. The server's routes and the CLI call
 //! these through `Sessions`, which borrows just the services a session needs.
 
 use std::sync::Arc;
 
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
 
 use crate::db::user::Model as User;
+use crate::hooks;
 use crate::plugins::{Hook, PluginSet};
 use crate::tokens::{TokenError, TokenService};
 use crate::user_cache::UserCache;
@@ -36,16 +38,17 @@ impl Sessions<'_> {
         &self,
         profile: &LoginProfile,
     ) -> Result<(User, String), SessionError> {
-        let (user, created) = users::upsert_on_login(self.db, profile).await?;
-        self.user_cache.invalidate(&user.id);
+        let txn = self.db.begin().await?;
+        let (user, created) = users::upsert_on_login(&txn, profile).await?;
+        let mut events = Vec::new();
         if created {
-            self.plugins
-                .fire(Hook::NewUser, users::hook_view(&user, true))
-                .await;
+            events.push((Hook::NewUser, users::hook_view(&user, true)));
         }
-        self.plugins
-            .fire(Hook::UserLogin, users::hook_view(&user, false))
-            .await;
+        events.push((Hook::UserLogin, users::hook_view(&user, false)));
+        let queued = self.enqueue(&txn, &user.id, &events).await?;
+        txn.commit().await?;
+        self.user_cache.invalidate(&user.id);
+        hooks::deliver_now(self.db, &self.plugins, &queued).await;
         metrics::counter!("authhost_logins_total", "provider" => provider_label(&profile.provider_id))
             .increment(1);
         let token = self
@@ -72,12 +75,16 @@ impl Sessions<'_> {
                     avatar_url: None,
                     provider_id: format!("cli:{email}"),
                 };
-                let (user, created) = users::upsert_on_login(self.db, &profile).await?;
-                if created {
-                    self.plugins
-                        .fire(Hook::NewUser, users::hook_view(&user, true))
-                        .await;
-                }
+                let txn = self.db.begin().await?;
+                let (user, created) = users::upsert_on_login(&txn, &profile).await?;
+                let queued = if created {
+                    let events = [(Hook::NewUser, users::hook_view(&user, true))];
+                    self.enqueue(&txn, &user.id, &events).await?
+                } else {
+                    Vec::new()
+                };
+                txn.commit().await?;
+                hooks::deliver_now(self.db, &self.plugins, &queued).await;
                 user
             }
         };
@@ -88,12 +95,28 @@ impl Sessions<'_> {
 
     /// Revokes every token of `user` issued until now and fires `on_user_logout`.
     pub async fn logout(&self, user: &User) -> Result<(), SessionError> {
-        users::revoke_tokens(self.db, user, crate::tokens::now()).await?;
+        let txn = self.db.begin().await?;
+        users::revoke_tokens(&txn, user, crate::tokens::now()).await?;
+        let events = [(Hook::UserLogout, users::hook_view(user, false))];
+        let queued = self.enqueue(&txn, &user.id, &events).await?;
+        txn.commit().await?;
         self.user_cache.invalidate(&user.id);
-        self.plugins
-            .fire(Hook::UserLogout, users::hook_view(user, false))
-            .await;
+        hooks::deliver_now(self.db, &self.plugins, &queued).await;
         Ok(())
+    }
+
+    /// The hook events of a change, written in its transaction (see `crate::hooks`).
+    async fn enqueue(
+        &self,
+        txn: &DatabaseTransaction,
+        user_id: &str,
+        events: &[(Hook, serde_json::Value)],
+    ) -> Result<Vec<i64>, DbErr> {
+        let extensions = self.plugins.extension_names();
+        if extensions.is_empty() {
+            return Ok(Vec::new());
+        }
+        hooks::enqueue(txn, user_id, events, &extensions).await
     }
 }
 

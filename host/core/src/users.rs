@@ -5,7 +5,7 @@ use md5::{Digest, Md5};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, SqlErr,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, SqlErr,
 };
 use serde_json::{Map, Value, json};
 
@@ -16,7 +16,7 @@ pub fn user_id_for_email(email: &str) -> String {
     hex::encode(Md5::digest(email.as_bytes()))
 }
 
-pub async fn get(db: &DatabaseConnection, id: &str) -> Result<Option<User>, DbErr> {
+pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<User>, DbErr> {
     Users::find_by_id(id.to_string()).one(db).await
 }
 
@@ -60,7 +60,7 @@ pub struct LoginProfile {
 /// Creates the user or refreshes their profile (username untouched). Returns the user and
 /// whether it was created by this call. Safe against two logins racing for one new account.
 pub async fn upsert_on_login(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     profile: &LoginProfile,
 ) -> Result<(User, bool), DbErr> {
     let id = user_id_for_email(&profile.email);
@@ -104,7 +104,7 @@ pub async fn upsert_on_login(
 
 /// Revokes every token issued until now by storing the logout time. Tokens minted right after
 /// an earlier logout carry `iat` = that logout + 1, so the new mark is at least that far along.
-pub async fn revoke_tokens(db: &DatabaseConnection, user: &User, at: i64) -> Result<(), DbErr> {
+pub async fn revoke_tokens(db: &impl ConnectionTrait, user: &User, at: i64) -> Result<(), DbErr> {
     let at = user
         .tokens_valid_after
         .map_or(at, |prev| prev.saturating_add(1).max(at));

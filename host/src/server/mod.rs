@@ -99,6 +99,16 @@ pub async fn serve_all(
     admin: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) {
+    // Hook events that failed their first delivery are retried in the background while the
+    // server runs; the loop ends with it (its sender dropped).
+    let (_hooks_running, hooks_stop) = watch::channel(false);
+    let hooks_app = app.clone();
+    tokio::spawn(crate::hooks::run(
+        app.db.clone(),
+        move || hooks_app.plugins(),
+        std::time::Duration::from_millis(app.config.plugins.hook_poll_ms),
+        hooks_stop,
+    ));
     let Some(admin) = admin else {
         return serve(app, listener, shutdown).await;
     };

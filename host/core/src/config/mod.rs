@@ -248,6 +248,12 @@ pub struct PluginsConfig {
     /// The program workers run (`authhost plugin-worker`); empty = this executable. For
     /// embedders and tests whose executable is not `authhost`.
     pub worker_program: Option<PathBuf>,
+    /// Deliveries of one hook event before it is kept as failed.
+    pub hook_max_attempts: u32,
+    /// Wait before the first retry of a failed hook delivery; doubles per attempt (≤ 1 h).
+    pub hook_retry_ms: u64,
+    /// How often pending hook events are looked for.
+    pub hook_poll_ms: u64,
 }
 
 impl Default for PluginsConfig {
@@ -271,6 +277,9 @@ impl Default for PluginsConfig {
             isolation: Isolation::Process,
             worker_memory_mb: 0,
             worker_program: None,
+            hook_max_attempts: 8,
+            hook_retry_ms: 10_000,
+            hook_poll_ms: 1000,
         }
     }
 }

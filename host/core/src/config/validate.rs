@@ -150,6 +150,24 @@ impl Config {
         if let Err(e) = parse_extensions(&self.plugins.extensions) {
             err("plugins.extensions", e);
         }
+        if !(1..=100).contains(&self.plugins.hook_max_attempts) {
+            err(
+                "plugins.hook_max_attempts",
+                "must be between 1 and 100".into(),
+            );
+        }
+        if !(10..=3_600_000).contains(&self.plugins.hook_retry_ms) {
+            err(
+                "plugins.hook_retry_ms",
+                "must be between 10 and 3600000".into(),
+            );
+        }
+        if !(10..=60_000).contains(&self.plugins.hook_poll_ms) {
+            err(
+                "plugins.hook_poll_ms",
+                "must be between 10 and 60000".into(),
+            );
+        }
         let memory = self.plugins.worker_memory_mb;
         if memory != 0 && !(256..=1 << 20).contains(&memory) {
             err(

@@ -32,6 +32,12 @@ impl Hook {
         }
     }
 
+    pub fn from_name(name: &str) -> Option<Hook> {
+        [Hook::NewUser, Hook::UserLogin, Hook::UserLogout]
+            .into_iter()
+            .find(|h| h.name() == name)
+    }
+
     fn number(self) -> u8 {
         match self {
             Hook::NewUser => HOOK_NEW_USER,
@@ -94,19 +100,31 @@ impl PluginSet {
         })
     }
 
-    /// Calls `hook` on every extension, in order, each with the deadline.
-    pub async fn fire(&self, hook: Hook, user: Value) {
-        let user = Arc::new(user);
-        for ext in &self.extensions {
-            let name = ext.info.name.clone();
-            let result = self.run(ext.clone(), hook.number(), "", user.clone()).await;
-            let label = outcome(&result);
-            if let Err(e) = &result {
-                tracing::warn!(extension = %name, hook = hook.name(), outcome = label, error = %e, "extension hook failed");
-            }
-            metrics::counter!("authhost_hook_calls_total", "extension" => name, "hook" => hook.name(), "outcome" => label)
-                .increment(1);
+    /// Delivers `hook` with `user` to the extension configured as `name`, with the deadline;
+    /// an error when it fails or is no longer installed. Counted and logged as every call.
+    pub async fn deliver(&self, name: &str, hook: Hook, user: Value) -> Result<(), CallError> {
+        let Some(ext) = self.extensions.iter().find(|e| e.name == name).cloned() else {
+            return Err(CallError::Unavailable(format!(
+                "extension `{name}` is not installed now"
+            )));
+        };
+        let label = ext.info.name.clone();
+        let result = self
+            .run(ext, hook.number(), "", Arc::new(user))
+            .await
+            .map(drop);
+        let outcome = outcome(&result);
+        if let Err(e) = &result {
+            tracing::warn!(extension = %label, hook = hook.name(), outcome, error = %e, "extension hook failed");
         }
+        metrics::counter!("authhost_hook_calls_total", "extension" => label, "hook" => hook.name(), "outcome" => outcome)
+            .increment(1);
+        result
+    }
+
+    /// The extensions' configured names, in order.
+    pub fn extension_names(&self) -> Vec<String> {
+        self.extensions.iter().map(|e| e.name.clone()).collect()
     }
 }
 

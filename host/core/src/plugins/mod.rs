@@ -42,11 +42,19 @@ pub struct Entry {
     backend: Backend,
 }
 
+/// How failed hook deliveries are retried (`plugins.hook_*`).
+#[derive(Debug, Clone, Copy)]
+pub struct HookPolicy {
+    pub max_attempts: u32,
+    pub retry_base: Duration,
+}
+
 /// The providers by alias and the extensions in `INSTALLED_EXTENSIONS` order.
 pub struct PluginSet {
     providers: HashMap<String, Arc<Entry>>,
     extensions: Vec<Arc<Entry>>,
     timeout: Duration,
+    hook_policy: HookPolicy,
     /// The threads calls run on; shared by every set the app loads.
     pool: Arc<CallPool>,
 }
@@ -94,6 +102,10 @@ impl PluginSet {
                 providers,
                 extensions,
                 timeout: Duration::from_millis(config.plugins.call_timeout_ms),
+                hook_policy: HookPolicy {
+                    max_attempts: config.plugins.hook_max_attempts,
+                    retry_base: Duration::from_millis(config.plugins.hook_retry_ms),
+                },
                 pool,
             })
         } else {
@@ -110,6 +122,10 @@ impl PluginSet {
             .collect();
         v.sort_by(|a, b| a.0.cmp(b.0));
         v
+    }
+
+    pub fn hook_policy(&self) -> HookPolicy {
+        self.hook_policy
     }
 
     /// Every configured instance, providers first.
