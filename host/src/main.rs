@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use authhost::app::App;
 use authhost::config::{Config, process_env};
+use authhost::plugins::Kind;
 use clap::{Parser, Subcommand};
 
 /// mimalloc instead of glibc's malloc: per-thread arenas without glibc's arena sprawl keep RSS
@@ -303,28 +304,32 @@ async fn plugins(config: Config) -> ExitCode {
     };
     let plugins = app.plugins();
     println!(
-        "{:<10} {:<20} {:<28} {:<10} {:<9} file",
-        "kind", "alias", "name", "version", "interface"
+        "{:<10} {:<20} {:<28} {:<10} {:<9} {:<14} file",
+        "kind", "alias", "name", "version", "interface", "worker"
     );
-    for (alias, p) in plugins.providers() {
+    let mut entries: Vec<_> = plugins.entries().collect();
+    // Providers by alias, then extensions in their order.
+    entries.sort_by_key(|e| match e.info.kind {
+        Kind::Provider => (0, e.name.clone()),
+        Kind::Extension => (1, String::new()), // stable: their configured order
+    });
+    for e in entries {
+        let (kind, alias) = match e.info.kind {
+            Kind::Provider => ("provider", e.name.as_str()),
+            Kind::Extension => ("extension", "-"),
+        };
+        let worker = match e.worker().map(|w| w.state()) {
+            None => "in-process".to_string(),
+            Some((true, 0)) => "up".to_string(),
+            Some((true, n)) => format!("up, {n} restarts"),
+            Some((false, n)) => format!("down, {n} restarts"),
+        };
         println!(
-            "{:<10} {alias:<20} {:<28} {:<10} {:<9} {}",
-            "provider",
-            p.name,
-            p.version,
-            p.interface_version,
-            p.path.display()
-        );
-    }
-    for p in plugins.extensions() {
-        println!(
-            "{:<10} {:<20} {:<28} {:<10} {:<9} {}",
-            "extension",
-            "-",
-            p.name,
-            p.version,
-            p.interface_version,
-            p.path.display()
+            "{kind:<10} {alias:<20} {:<28} {:<10} {:<9} {worker:<14} {}",
+            e.info.name,
+            e.info.version,
+            e.info.interface_version,
+            e.info.path.display()
         );
     }
     ExitCode::SUCCESS

@@ -271,6 +271,45 @@ fn plugins_lists_the_configured_set() {
         "{text}"
     );
     assert!(text.contains("sample_extension"), "{text}");
+    // Each library in its own worker process (the default), and running.
+    let provider = text
+        .lines()
+        .find(|l| l.starts_with("provider"))
+        .unwrap_or_default();
+    assert!(provider.contains(" up "), "{text}");
+}
+
+#[test]
+fn hooks_lists_pending_and_failed_events_and_requeues() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let out = authhost()
+        .arg("--config")
+        .arg(&config)
+        .arg("hooks")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("id") && text.lines().count() == 1,
+        "an empty outbox: {text}"
+    );
+    let out = authhost()
+        .arg("--config")
+        .arg(&config)
+        .args(["hooks", "retry"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0 event(s) requeued"
+    );
 }
 
 #[test]

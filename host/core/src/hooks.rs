@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, Value as DbValue,
+    EntityTrait, QueryFilter, QueryOrder, Set, Statement, Value as DbValue,
 };
 use serde_json::{Value, json};
 
@@ -25,10 +25,16 @@ use crate::plugins::{Hook, PluginSet};
 
 const PENDING: &str = "pending";
 const FAILED: &str = "failed";
-/// How long a delivery holds an event: longer than any call deadline.
-const LEASE_MS: i64 = 10 * 60 * 1000;
 /// Events looked at per background round.
 const BATCH: u64 = 32;
+/// How long the background leaves a new event to the request that wrote it.
+const FIRST_DELIVERY_GRACE_MS: i64 = 60_000;
+
+/// The order rule, shared by the claim and the background's search: no earlier event of the
+/// same user and extension is pending.
+const FIRST_IN_LINE: &str = "NOT EXISTS (SELECT 1 FROM hook_events AS earlier WHERE \
+    earlier.user_id = hook_events.user_id AND earlier.extension = hook_events.extension AND \
+    earlier.status = 'pending' AND earlier.id < hook_events.id)";
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -53,7 +59,9 @@ pub async fn enqueue(
                 payload: Set(profile.to_string()),
                 status: Set(PENDING.into()),
                 attempts: Set(0),
-                next_attempt_at: Set(now),
+                // The request that wrote it delivers it first; the background only if that
+                // never happens (the process ended in between).
+                next_attempt_at: Set(now + FIRST_DELIVERY_GRACE_MS),
                 locked_until: Set(0),
                 last_error: Set(None),
                 created_at: Set(now),
@@ -86,22 +94,31 @@ fn statement(backend: DbBackend, sql: &str, values: Vec<DbValue>) -> Statement {
     Statement::from_sql_and_values(backend, sql, values)
 }
 
-/// Takes event `id` for one delivery if it is due, free, and first in its user's and
-/// extension's line. Whoever's update changes the row has it.
-async fn claim(db: &DatabaseConnection, id: i64, now: i64) -> Result<bool, DbErr> {
-    let sql = "UPDATE hook_events SET locked_until = ? WHERE id = ? AND status = 'pending' \
-               AND next_attempt_at <= ? AND locked_until <= ? AND NOT EXISTS (SELECT 1 FROM \
-               hook_events AS earlier WHERE earlier.user_id = hook_events.user_id AND \
-               earlier.extension = hook_events.extension AND earlier.status = 'pending' AND \
-               earlier.id < hook_events.id)";
+/// Takes event `id` for one delivery if it is free, first in its user's and extension's line,
+/// and (for the background, `due`) due. Returns the lease it holds (its `locked_until`): the
+/// outcome is written only while the row still carries it. Whoever's update changes the row
+/// has it.
+async fn claim(
+    db: &DatabaseConnection,
+    id: i64,
+    due: bool,
+    lease: Duration,
+) -> Result<Option<i64>, DbErr> {
+    let now = now_ms();
+    let until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+    let sql = format!(
+        "UPDATE hook_events SET locked_until = ? WHERE id = ? AND status = 'pending' \
+         AND next_attempt_at <= ? AND locked_until <= ? AND {FIRST_IN_LINE}"
+    );
+    let due_by = if due { now } else { i64::MAX };
     let done = db
         .execute_raw(statement(
             db.get_database_backend(),
-            sql,
-            vec![(now + LEASE_MS).into(), id.into(), now.into(), now.into()],
+            &sql,
+            vec![until.into(), id.into(), due_by.into(), now.into()],
         ))
         .await?;
-    Ok(done.rows_affected() == 1)
+    Ok((done.rows_affected() == 1).then_some(until))
 }
 
 /// Retry delay after `attempts` failed deliveries: the base doubling, at most an hour.
@@ -110,12 +127,15 @@ fn backoff(base: Duration, attempts: u32) -> Duration {
     base.saturating_mul(factor).min(Duration::from_secs(3600))
 }
 
-/// Delivers one claimed event and records the outcome.
+/// Delivers one claimed event (held until `lease`) and records the outcome, unless the lease
+/// was lost meanwhile (then whoever holds it now records theirs).
 async fn deliver(
     db: &DatabaseConnection,
     plugins: &PluginSet,
     event: HookEvent,
+    lease: i64,
 ) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::Expr;
     let attempt = u32::try_from(event.attempts).unwrap_or(0).saturating_add(1);
     let mut profile: Value = serde_json::from_str(&event.payload).unwrap_or_else(|_| json!({}));
     if let Some(obj) = profile.as_object_mut() {
@@ -132,73 +152,119 @@ async fn deliver(
         None => Err(format!("unknown hook `{}`", event.hook)),
     };
     let policy = plugins.hook_policy();
-    match result {
+    let mine = sea_orm::Condition::all()
+        .add(hook_event::Column::Id.eq(event.id))
+        .add(hook_event::Column::LockedUntil.eq(lease));
+    let (written, outcome) = match result {
         Ok(()) => {
-            HookEvents::delete_by_id(event.id).exec(db).await?;
-            metrics::counter!("authhost_hook_events_total", "outcome" => "delivered").increment(1);
-            Ok(true)
+            let done = HookEvents::delete_many().filter(mine).exec(db).await?;
+            (done.rows_affected, "delivered")
         }
         Err(error) => {
             let last = attempt >= policy.max_attempts;
-            let mut row: hook_event::ActiveModel = event.into();
-            row.attempts = Set(i32::try_from(attempt).unwrap_or(i32::MAX));
-            row.last_error = Set(Some(error));
-            row.locked_until = Set(0);
-            if last {
-                row.status = Set(FAILED.into());
+            let wait = backoff(policy.retry_base, attempt);
+            let next = now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
+            let mut update = HookEvents::update_many()
+                .col_expr(
+                    hook_event::Column::Attempts,
+                    Expr::value(i32::try_from(attempt).unwrap_or(i32::MAX)),
+                )
+                .col_expr(hook_event::Column::LastError, Expr::value(error))
+                .col_expr(hook_event::Column::LockedUntil, Expr::value(0i64));
+            update = if last {
+                update.col_expr(hook_event::Column::Status, Expr::value(FAILED))
             } else {
-                let wait = backoff(policy.retry_base, attempt);
-                row.next_attempt_at =
-                    Set(now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
-            }
-            row.update(db).await?;
-            let outcome = if last { "failed" } else { "retried" };
-            metrics::counter!("authhost_hook_events_total", "outcome" => outcome).increment(1);
-            Ok(false)
+                update.col_expr(hook_event::Column::NextAttemptAt, Expr::value(next))
+            };
+            let done = update.filter(mine).exec(db).await?;
+            (done.rows_affected, if last { "failed" } else { "retried" })
         }
-    }
-}
-
-/// Claims and delivers event `id` (if it is its turn); whether it was delivered.
-async fn try_deliver(db: &DatabaseConnection, plugins: &PluginSet, id: i64) -> Result<bool, DbErr> {
-    if !claim(db, id, now_ms()).await? {
+    };
+    if written == 0 {
+        tracing::warn!(
+            event = event.id,
+            "hook event's lease ran out during its delivery; its outcome is not recorded"
+        );
         return Ok(false);
     }
-    match HookEvents::find_by_id(id).one(db).await? {
-        Some(event) => deliver(db, plugins, event).await,
-        None => Ok(false),
+    metrics::counter!("authhost_hook_events_total", "outcome" => outcome).increment(1);
+    Ok(outcome == "delivered")
+}
+
+/// Claims and delivers event `id` now, due or not; `false` when it was not its turn (an
+/// earlier event of its user and extension is pending) or someone else holds it.
+async fn try_deliver(db: &DatabaseConnection, plugins: &PluginSet, id: i64) -> Result<bool, DbErr> {
+    let Some(lease) = claim(db, id, false, plugins.hook_policy().lease).await? else {
+        return Ok(false);
+    };
+    if let Some(event) = HookEvents::find_by_id(id).one(db).await? {
+        deliver(db, plugins, event, lease).await?;
     }
+    Ok(true)
+}
+
+/// Hands event `id`, not tried by its request, to the background at once (it waits behind an
+/// earlier event of its user, so the background keeps the order).
+async fn hand_over(db: &DatabaseConnection, id: i64) -> Result<(), DbErr> {
+    use sea_orm::sea_query::Expr;
+    HookEvents::update_many()
+        .col_expr(hook_event::Column::NextAttemptAt, Expr::value(now_ms()))
+        .filter(hook_event::Column::Id.eq(id))
+        .filter(hook_event::Column::Attempts.eq(0))
+        .filter(hook_event::Column::Status.eq(PENDING))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// The first delivery of events just written, in order, on the request's path (as hooks were
 /// always called). Failures stay pending for the background. A database error is logged: the
 /// change itself is committed, and the background delivers the events later.
-pub async fn deliver_now(db: &DatabaseConnection, plugins: &PluginSet, ids: &[i64]) {
-    for &id in ids {
-        if let Err(e) = try_deliver(db, plugins, id).await {
-            tracing::error!(error = %e, event = id, "hook event stays queued: database error");
-        }
+/// The deliveries run on their own task, awaited: a client that goes away mid-request does
+/// not cut a delivery off between its claim and its outcome.
+pub async fn deliver_now(db: &DatabaseConnection, plugins: &Arc<PluginSet>, ids: &[i64]) {
+    if ids.is_empty() {
+        return;
     }
+    let (db, plugins, ids) = (db.clone(), plugins.clone(), ids.to_vec());
+    let run = tokio::spawn(async move {
+        for id in ids {
+            let tried = match try_deliver(&db, &plugins, id).await {
+                Ok(true) => Ok(()),
+                Ok(false) => hand_over(&db, id).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = tried {
+                tracing::error!(error = %e, event = id, "hook event stays queued: database error");
+            }
+        }
+    });
+    let _ = run.await;
 }
 
-/// One background round: delivers the events that are due; how many were tried.
+/// One background round: delivers the events that are due and first in their line; how many
+/// were tried.
 pub async fn deliver_due(db: &DatabaseConnection, plugins: &PluginSet) -> Result<usize, DbErr> {
     let now = now_ms();
+    let sql = format!(
+        "SELECT * FROM hook_events WHERE status = 'pending' AND next_attempt_at <= ? AND \
+         locked_until <= ? AND {FIRST_IN_LINE} ORDER BY id LIMIT {BATCH}"
+    );
     let due = HookEvents::find()
-        .filter(hook_event::Column::Status.eq(PENDING))
-        .filter(hook_event::Column::NextAttemptAt.lte(now))
-        .filter(hook_event::Column::LockedUntil.lte(now))
-        .order_by_asc(hook_event::Column::Id)
-        .limit(BATCH)
+        .from_raw_sql(statement(
+            db.get_database_backend(),
+            &sql,
+            vec![now.into(), now.into()],
+        ))
         .all(db)
         .await?;
+    let lease = plugins.hook_policy().lease;
     let mut tried = 0;
     for event in due {
-        if claim(db, event.id, now).await? {
+        if let Some(held) = claim(db, event.id, true, lease).await? {
             tried += 1;
-            let fresh = HookEvents::find_by_id(event.id).one(db).await?;
-            if let Some(event) = fresh {
-                deliver(db, plugins, event).await?;
+            if let Some(event) = HookEvents::find_by_id(event.id).one(db).await? {
+                deliver(db, plugins, event, held).await?;
             }
         }
     }

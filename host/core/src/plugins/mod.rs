@@ -14,10 +14,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authhost_plugin_api::Kind;
 use authhost_plugin_api::load::{Instance, PluginInfo};
 use serde_json::Value;
 
+pub use authhost_plugin_api::Kind;
 pub use calls::Hook;
 pub use library_cache::LibraryCache;
 
@@ -47,6 +47,9 @@ pub struct Entry {
 pub struct HookPolicy {
     pub max_attempts: u32,
     pub retry_base: Duration,
+    /// How long one delivery holds an event: past the call deadline (a worker restart
+    /// included), so no other delivery of it starts meanwhile.
+    pub lease: Duration,
 }
 
 /// The providers by alias and the extensions in `INSTALLED_EXTENSIONS` order.
@@ -105,6 +108,9 @@ impl PluginSet {
                 hook_policy: HookPolicy {
                     max_attempts: config.plugins.hook_max_attempts,
                     retry_base: Duration::from_millis(config.plugins.hook_retry_ms),
+                    lease: Duration::from_millis(config.plugins.call_timeout_ms)
+                        .saturating_mul(2)
+                        .saturating_add(Duration::from_secs(60)),
                 },
                 pool,
             })
