@@ -293,3 +293,61 @@ async fn a_plugin_flooding_its_output_is_still_served() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuilt_library_gets_a_new_worker_and_an_unchanged_one_keeps_its_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let changing = copy_fixture(&dir, "static_permissions", "changing");
+    let steady = copy_fixture(&dir, "fixture_provider", "steady");
+    let services = format!("r:{};e:{}", changing.display(), steady.display());
+    let extra = "[plugins.config.r]\ndefault = { build = 1 }\n";
+    let s = TestServer::start_with(options(&services, "", extra, 2000)).await;
+    let token = s.dev_login("rebuilt@example.org", "Rebuilt").await;
+    assert_eq!(
+        authorize(&s, &token, "r").await["permissions"],
+        json!({ "build": 1 })
+    );
+    let worker_of = |alias: &str| {
+        s.app
+            .plugins()
+            .entries()
+            .find(|e| e.name == alias)
+            .and_then(|e| e.worker().cloned())
+            .expect("a worker")
+    };
+    let (r_before, e_before) = (worker_of("r"), worker_of("e"));
+
+    // A new build replaces the file (written aside, renamed over it); then a reload.
+    let staged = dir.path().join("staged.so");
+    std::fs::copy(
+        plugin_dir().join("libsample_permission_provider.so"),
+        &staged,
+    )
+    .expect("copy");
+    std::fs::rename(&staged, &changing).expect("rename");
+    let config = authhost_tests::test_config(
+        s.dir.path(),
+        &s.db.url,
+        &options(&services, "", extra, 2000),
+    );
+    s.app.reload_plugins(config).await.expect("reload");
+    let uid = authhost_tests::md5_hex("rebuilt@example.org");
+    assert_eq!(
+        authorize(&s, &token, "r").await["permissions"],
+        json!({ "provider-token": format!("r-{uid}") }),
+        "the new build answers"
+    );
+    assert!(
+        !std::sync::Arc::ptr_eq(&r_before, &worker_of("r")),
+        "a changed file gets a new worker"
+    );
+    assert!(
+        std::sync::Arc::ptr_eq(&e_before, &worker_of("e")),
+        "an unchanged file keeps its worker"
+    );
+    assert_eq!(
+        authorize(&s, &token, "e").await["permissions"]["mode"],
+        "echo"
+    );
+    s.stop().await;
+}

@@ -347,7 +347,7 @@ async fn a_rebuilt_library_is_loaded_from_a_fresh_copy() {
     let services = format!("r:{}", lib.display());
     let extra = "[plugins.config.r]\ndefault = { build = 1 }\n";
     // Copies are how the in-process loader takes a new build (a library is never unloaded);
-    // workers load the new file in a new process (`a_rebuilt_library_gets_a_new_worker`).
+    // workers load the new file in a new process (`tests/isolation.rs`, `a_rebuilt_library_gets_a_new_worker_and_an_unchanged_one_keeps_its_own`).
     let in_process = || {
         let mut o = options(&services, "", extra);
         o.env
