@@ -4,26 +4,18 @@
 
 use authhost_plugin_api::INTERFACE_VERSION;
 use authhost_tests::{
-    Options, TestServer, jwt_parts, md5_hex, plugin_dir, plugin_options, test_config, try_build,
+    TestServer, jwt_parts, md5_hex, plugin_dir, plugin_options, test_config, try_build,
 };
 use serde_json::{Value, json};
-
-fn options(services: &str, extensions: &str, extra_toml: &str) -> Options {
-    plugin_options(services, extensions, extra_toml)
-}
 
 async fn authorize(s: &TestServer, token: &str, service: &str) -> Value {
     s.get_json(&format!("authorize?jwt={token}&service={service}"))
         .await
 }
 
-async fn metric(s: &TestServer, sample: &str) -> f64 {
-    s.metric(sample).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provider_answers_travel_the_whole_http_path() {
-    let s = TestServer::start_with(options(
+    let s = TestServer::start_with(plugin_options(
         "alpha:fixture_provider; beta:fixture-provider; perms:static_permissions",
         "",
         r#"
@@ -84,7 +76,7 @@ rules = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn misbehaving_providers_answer_empty_and_are_counted() {
-    let mut opts = options(
+    let mut opts = plugin_options(
         "m_panic:fixture_provider;m_sleep:fixture_provider;m_list:fixture_provider;m_error:fixture_provider;m_ok:fixture_provider",
         "",
         r#"
@@ -118,7 +110,7 @@ mode = "error"
         );
         let sample =
             format!("authhost_plugin_calls_total{{service=\"{alias}\",outcome=\"{outcome}\"}}");
-        assert_eq!(metric(&s, &sample).await, 1.0, "{sample}");
+        assert_eq!(s.metric(&sample).await, 1.0, "{sample}");
         // The host keeps serving, and well-behaved plugins keep answering.
         assert_eq!(
             authorize(&s, &token, "m_ok").await["permissions"]["mode"],
@@ -131,11 +123,8 @@ mode = "error"
         json!({})
     );
     assert_eq!(
-        metric(
-            &s,
-            "authhost_plugin_calls_total{service=\"m_panic\",outcome=\"panic\"}"
-        )
-        .await,
+        s.metric("authhost_plugin_calls_total{service=\"m_panic\",outcome=\"panic\"}")
+            .await,
         2.0
     );
     s.stop().await;
@@ -144,7 +133,7 @@ mode = "error"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_failures_are_reported_together_at_start() {
     let dir = plugin_dir();
-    let opts = options(
+    let opts = plugin_options(
         "a:wrong_interface;b:no_such_plugin;c:/nonexistent/libnope.so;d:not_a_plugin;e:sample_extension;f:fixture_provider",
         "sample_permission_provider",
         "[plugins.config.f]\nmode = \"fail_new\"\n",
@@ -179,7 +168,7 @@ async fn load_failures_are_reported_together_at_start() {
 async fn hooks_fire_once_per_event_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("hooks.jsonl");
-    let s = TestServer::start_with(options(
+    let s = TestServer::start_with(plugin_options(
         "",
         "audit_log;fixture_extension;sample_extension",
         &format!(
@@ -274,12 +263,12 @@ async fn hooks_fire_once_per_event_in_order() {
         )
     };
     assert_eq!(
-        metric(&s, &panics("on_new_user")).await,
+        s.metric(&panics("on_new_user")).await,
         2.0,
         "one per new account"
     );
     assert_eq!(
-        metric(&s, &panics("on_user_login")).await,
+        s.metric(&panics("on_user_login")).await,
         0.0,
         "waiting behind on_new_user"
     );
@@ -288,7 +277,7 @@ async fn hooks_fire_once_per_event_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_swaps_a_valid_set_and_keeps_the_old_one_otherwise() {
-    let s = TestServer::start_with(options("r:sample_permission_provider", "", "")).await;
+    let s = TestServer::start_with(plugin_options("r:sample_permission_provider", "", "")).await;
     let token = s.dev_login("re@example.org", "Re").await;
     let uid = md5_hex("re@example.org");
     assert_eq!(
@@ -298,7 +287,7 @@ async fn reload_swaps_a_valid_set_and_keeps_the_old_one_otherwise() {
     let before = s.app.plugins();
 
     let reconfigure = |services: &str, extra: &str| {
-        let mut o = options(services, "", extra);
+        let mut o = plugin_options(services, "", extra);
         o.key = 0;
         test_config(s.dir.path(), &s.db.url, &o)
     };
@@ -349,7 +338,7 @@ async fn a_rebuilt_library_is_loaded_from_a_fresh_copy() {
     // Copies are how the in-process loader takes a new build (a library is never unloaded);
     // workers load the new file in a new process (`tests/isolation.rs`, `a_rebuilt_library_gets_a_new_worker_and_an_unchanged_one_keeps_its_own`).
     let in_process = || {
-        let mut o = options(&services, "", extra);
+        let mut o = plugin_options(&services, "", extra);
         o.env
             .insert("AUTHHOST_PLUGINS__ISOLATION".into(), "in_process".into());
         o

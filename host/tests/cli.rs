@@ -39,6 +39,16 @@ fn authhost() -> Command {
 }
 
 /// A configuration in `dir` with a SQLite database there and the given extra TOML.
+/// `authhost --config CONFIG ARGS...`, run to its end.
+fn with_config(config: &Path, args: &[&str]) -> std::process::Output {
+    authhost()
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
     let path = dir.join("config.toml");
     let text = format!(
@@ -106,12 +116,10 @@ fn token_prints_only_a_user_token_for_the_email() {
     let dir = tempfile::tempdir().unwrap();
     keygen(dir.path());
     let config = write_config(dir.path(), &keys_toml(dir.path()));
-    let out = authhost()
-        .arg("--config")
-        .arg(&config)
-        .args(["token", "--email", "ops@example.org", "--days", "2"])
-        .output()
-        .unwrap();
+    let out = with_config(
+        &config,
+        &["token", "--email", "ops@example.org", "--days", "2"],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -254,12 +262,7 @@ fn plugins_lists_the_configured_set() {
     let dir = tempfile::tempdir().unwrap();
     keygen(dir.path());
     let config = write_config(dir.path(), &keys_toml(dir.path()));
-    let out = authhost()
-        .arg("--config")
-        .arg(&config)
-        .arg("plugins")
-        .output()
-        .unwrap();
+    let out = with_config(&config, &["plugins"]);
     assert!(
         out.status.success(),
         "{}",
@@ -283,12 +286,7 @@ fn plugins_lists_the_configured_set() {
 fn hooks_lists_pending_and_failed_events_and_requeues() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "");
-    let out = authhost()
-        .arg("--config")
-        .arg(&config)
-        .arg("hooks")
-        .output()
-        .unwrap();
+    let out = with_config(&config, &["hooks"]);
     assert!(
         out.status.success(),
         "{}",
@@ -299,12 +297,7 @@ fn hooks_lists_pending_and_failed_events_and_requeues() {
         text.starts_with("id") && text.lines().count() == 1,
         "an empty outbox: {text}"
     );
-    let out = authhost()
-        .arg("--config")
-        .arg(&config)
-        .args(["hooks", "retry"])
-        .output()
-        .unwrap();
+    let out = with_config(&config, &["hooks", "retry"]);
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
@@ -316,12 +309,7 @@ fn hooks_lists_pending_and_failed_events_and_requeues() {
 fn migrate_prepares_a_fresh_database() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "");
-    let out = authhost()
-        .arg("--config")
-        .arg(&config)
-        .arg("migrate")
-        .output()
-        .unwrap();
+    let out = with_config(&config, &["migrate"]);
     assert!(
         out.status.success(),
         "{}",
@@ -486,12 +474,7 @@ fn sighup_swaps_the_plugin_set_and_a_broken_one_is_refused() {
     };
     let config = write("r:sample_permission_provider", "");
     let served = Served::start(&config);
-    let out = authhost()
-        .arg("--config")
-        .arg(&config)
-        .args(["token", "--email", "hup@example.org"])
-        .output()
-        .unwrap();
+    let out = with_config(&config, &["token", "--email", "hup@example.org"]);
     assert!(
         out.status.success(),
         "{}",
@@ -531,12 +514,7 @@ fn plugin_logs_reach_the_host_log() {
     keygen(dir.path());
     // sample_extension without a `path` logs each hook through the host.
     let config = write_config(dir.path(), &keys_toml(dir.path()));
-    let out = authhost()
-        .arg("--config")
-        .arg(&config)
-        .args(["token", "--email", "log@example.org"])
-        .output()
-        .unwrap();
+    let out = with_config(&config, &["token", "--email", "log@example.org"]);
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     let line = err

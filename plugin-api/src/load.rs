@@ -286,6 +286,15 @@ impl fmt::Display for CallError {
 
 impl std::error::Error for CallError {}
 
+/// A provider's answer as permissions: a JSON object, else `BadAnswer`.
+pub fn permissions_answer(answer: Value) -> Result<Value, CallError> {
+    if answer.is_object() {
+        Ok(answer)
+    } else {
+        Err(CallError::BadAnswer("answer is not a JSON object".into()))
+    }
+}
+
 /// What a loaded library says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginInfo {
@@ -369,12 +378,8 @@ impl Instance {
         service: &str,
         user: &Value,
     ) -> Result<Value, CallError> {
-        let answer = self.invoke(CALL_GET_PERMISSIONS, service, user)?;
-        if answer.is_object() {
-            Ok(answer)
-        } else {
-            Err(CallError::BadAnswer("answer is not a JSON object".into()))
-        }
+        self.invoke(CALL_GET_PERMISSIONS, service, user)
+            .and_then(permissions_answer)
     }
 
     /// Calls hook number `hook` (`HOOK_*`) of an extension with the user's profile.

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use authhost_plugin_api::load::permissions_answer;
 use authhost_plugin_api::{
     CALL_GET_PERMISSIONS, CallError, HOOK_NEW_USER, HOOK_USER_LOGIN, HOOK_USER_LOGOUT,
 };
@@ -83,13 +84,7 @@ impl PluginSet {
         let result = self
             .run(entry, CALL_GET_PERMISSIONS, service, Arc::new(user))
             .await
-            .and_then(|answer| {
-                if answer.is_object() {
-                    Ok(answer)
-                } else {
-                    Err(CallError::BadAnswer("answer is not a JSON object".into()))
-                }
-            });
+            .and_then(permissions_answer);
         let label = outcome(&result);
         metrics::counter!("authhost_plugin_calls_total", "service" => service.to_string(), "outcome" => label).increment(1);
         metrics::histogram!("authhost_plugin_call_duration_seconds", "service" => service.to_string())
