@@ -21,6 +21,7 @@ NAMES = {
     "W1M": "check, valid token, 1M users",
     "W2N": "authorize, permission-token cache off (plugin in a worker process)",
     "W2NI": "authorize, permission-token cache off, plugin in-process",
+    "W2I": "authorize, provider-backed service, plugin in-process",
 }
 
 
@@ -86,7 +87,7 @@ lines = [
     "|---|---|---|---|---|---|---|---|---|---|---|---|",
 ]
 SYSTEM = {"W0": "ceiling", "W0B": "bare"}
-for label in ["W0", "W0B", "W1", "W2", "W2N", "W2NI", "W3", "W4", "W1M"]:
+for label in ["W0", "W0B", "W1", "W2", "W2I", "W2N", "W2NI", "W3", "W4", "W1M"]:
     for c in conns_levels:
         a = get(label, SYSTEM.get(label, "authhost"), c)
         if not a:
@@ -155,6 +156,19 @@ if (raw / "plugin-call.txt").exists():
     targets.append(
         f"- one plugin call, one caller: {in_us:.1f} µs in-process, {proc_us:.1f} µs in a worker process "
         f"(+{proc_us - in_us:.1f} µs per call for the isolation)"
+    )
+w2_pairs = []
+for i in (1, 2, 3):
+    pw, pi = raw / "w2pairs" / f"W2-{i}.txt", raw / "w2pairs" / f"W2I-{i}.txt"
+    if pw.exists() and pi.exists():
+        w2_pairs.append(parse(pw)["rps"] / parse(pi)["rps"])
+if w2_pairs:
+    median = sorted(w2_pairs)[len(w2_pairs) // 2]
+    targets.append(
+        f"- W2 with the cache on at 64 connections, plugin in a worker process vs in-process (target: unchanged, "
+        f"read as within 10%): {median:.2f}× (median of {len(w2_pairs)} back-to-back pairs: "
+        + ", ".join(f"{p:.2f}" for p in w2_pairs)
+        + f") — {verdict(median >= 0.9)}"
     )
 if w2_64:
     r2 = w2_64["rps"] / sign_all

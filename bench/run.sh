@@ -17,7 +17,7 @@ WORK=$ROOT/bench/work
 RESULTS=$ROOT/bench/results
 DURATION=${BENCH_DURATION:-5}
 CONNECTIONS=${BENCH_CONNECTIONS:-"1 16 64 256"}
-PORT_A=18080 PORT_O=18081 PORT_W0=18082 PORT_W0B=18083
+PORT_A=18080 PORT_O=18081 PORT_W0=18082 PORT_W0B=18083 PORT_I=18084
 # BENCH_NAME names the results file (default: the date; a second run on one day needs its own).
 STAMP=${BENCH_NAME:-$(date -u +%Y-%m-%d)}
 rm -rf "$WORK" && mkdir -p "$WORK/raw" "$RESULTS"
@@ -32,7 +32,7 @@ PY=$ROOT/bench/.venv/bin/python
 if [ ! -x "$PY" ]; then python3 -m venv "$ROOT/bench/.venv"; fi
 "$PY" -m pip install -q dgp-oauth2==1.3.4 Flask==3.0.0 Werkzeug==3.0.1 Authlib==1.2.1 PyJWT==2.8.0 \
   SQLAlchemy==2.0.23 Flask-Cors Flask-Jsonpify cachelib gunicorn cryptography matplotlib
-for port in $PORT_A $PORT_O $PORT_W0 $PORT_W0B; do
+for port in $PORT_A $PORT_O $PORT_W0 $PORT_W0B $PORT_I; do
   if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then echo "port $port is taken" >&2; exit 1; fi
 done
 
@@ -117,7 +117,7 @@ run_wrk() { # label system url conns [header]
   local label=$1 system=$2 url=$3 conns=$4 header=${5:-} pid threads out
   threads=$(( conns < 2 ? 1 : 2 ))
   out="$WORK/raw/$label-$system-$conns.txt"
-  case $system in authhost) pid=$APID ;; original) pid=$OPID ;; ceiling) pid=$W0PID ;; *) pid= ;; esac
+  case $system in authhost) pid=${RSS_PID:-$APID} ;; original) pid=$OPID ;; ceiling) pid=$W0PID ;; *) pid= ;; esac
   if [ -n "$header" ]; then
     wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency -H "$header" "$url" >"$out" 2>&1
   else
@@ -168,6 +168,28 @@ AUTHHOST_PLUGINS__ISOLATION=in_process AUTHHOST_TOKENS__PERMISSION_TOKEN_CACHE=f
 for c in 16 64; do
   run_wrk W2NI authhost "http://127.0.0.1:$PORT_A/auth/authorize?service=example" "$c" "auth-token: $TOKEN_A"
 done
+
+# W2 with the cache on calls the plugin on every request: its cost in a worker process is
+# measured against an in-process server running beside it, in back-to-back pairs (as W1/W0).
+say "W2 with the cache on: plugin in a worker process vs in-process, back-to-back at 64 connections"
+stop_authhost
+start_authhost "$WORK/authhost-1k.db"
+sed "s/127.0.0.1:$PORT_A/127.0.0.1:$PORT_I/g" "$WORK/authhost.toml" >"$WORK/authhost-i.toml"
+AUTHHOST_PLUGINS__ISOLATION=in_process AUTHHOST_LOG=warn "$BIN" --config "$WORK/authhost-i.toml" serve 2>"$WORK/authhost-i.log" &
+IPID=$!
+PIDS+=("$IPID")
+until curl -sf "http://127.0.0.1:$PORT_I/readyz" >/dev/null; do sleep 0.005; done
+for c in 16 64; do
+  RSS_PID=$IPID run_wrk W2I authhost "http://127.0.0.1:$PORT_I/auth/authorize?service=example" "$c" "auth-token: $TOKEN_A"
+done
+mkdir -p "$WORK/raw/w2pairs"
+for i in 1 2 3; do
+  wrk -t2 -c64 -d"${DURATION}s" -H "auth-token: $TOKEN_A" "http://127.0.0.1:$PORT_A/auth/authorize?service=example" >"$WORK/raw/w2pairs/W2-$i.txt" 2>&1
+  wrk -t2 -c64 -d"${DURATION}s" -H "auth-token: $TOKEN_A" "http://127.0.0.1:$PORT_I/auth/authorize?service=example" >"$WORK/raw/w2pairs/W2I-$i.txt" 2>&1
+  printf 'pair %s: worker %s  in-process %s req/s\n' "$i" "$(awk '/Requests\/sec/ {print $2}' "$WORK/raw/w2pairs/W2-$i.txt")" \
+    "$(awk '/Requests\/sec/ {print $2}' "$WORK/raw/w2pairs/W2I-$i.txt")"
+done
+kill "$IPID"; wait "$IPID" 2>/dev/null || true
 
 if [ -z "${BENCH_SKIP_1M:-}" ]; then
   say "W1 on 1M users"

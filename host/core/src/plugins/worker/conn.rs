@@ -1,12 +1,15 @@
 //! One running worker process as calls see it: the frames going out, the calls waiting for an
 //! answer, and the call slots.
 //!
-//! A call takes one of `threads` slots before it is sent (waiting for one counts against its
-//! deadline), so the worker never holds more calls than it has threads; a call past its deadline
-//! keeps its slot until the worker answers it. Overdue calls therefore are calls a worker thread
-//! is in, and when half the threads are still in calls a further deadline later, the
-//! supervisor kills the process (`hung`). One lock covers waiting calls, overdue calls and the "process gone" flag, so no call
-//! can slip in after the calls of a dead process were failed.
+//! A call takes one of `2 × threads` slots before it is sent (waiting for one counts against
+//! its deadline): every worker thread has a call running and at most one more queued behind
+//! it, so the worker always has work at hand while its answers travel back, and a queued call
+//! starts within one call's time. A call past its deadline keeps its slot until the worker
+//! answers it. A call that is still unanswered two deadlines after its own therefore holds a
+//! worker thread that is stuck (a queued call waits at most one deadline, then runs at most
+//! one), and when half the threads are stuck the supervisor kills the process (`hung`). One
+//! lock covers waiting calls, overdue calls and the "process gone" flag, so no call can slip
+//! in after the calls of a dead process were failed.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +22,9 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use super::frame::{self, Request};
+
+/// Calls in the worker per thread: one running, one queued.
+const SLOTS_PER_THREAD: usize = 2;
 
 struct Waiting {
     answer: oneshot::Sender<Result<Value, CallError>>,
@@ -50,7 +56,7 @@ impl Conn {
         Conn {
             frames,
             calls: Mutex::new(Calls::default()),
-            slots: Arc::new(Semaphore::new(threads)),
+            slots: Arc::new(Semaphore::new(threads * SLOTS_PER_THREAD)),
             threads,
             kill: Notify::new(),
             kill_reason: Mutex::new(None),
@@ -90,9 +96,11 @@ impl Conn {
     }
 
     /// Whether the process looks hung: half its threads (at least one) hold calls that are
-    /// still unanswered `grace` after their deadline. A call merely late in a busy worker is
-    /// answered soon after its deadline and does not count.
-    pub fn hung(&self, grace: Duration) -> bool {
+    /// still unanswered two `deadline`s after their own. A call merely late in a busy worker
+    /// (queued behind one call, then run) is answered within one deadline after its own and
+    /// does not count.
+    pub fn hung(&self, deadline: Duration) -> bool {
+        let grace = deadline * 2;
         let stuck = self.calls.lock().map_or(0, |calls| {
             calls
                 .overdue
@@ -128,15 +136,16 @@ impl Conn {
         }
     }
 
-    /// Sends one request and waits for its answer, all within `deadline`.
+    /// Sends one request, framed by `encode` with its id, and waits for its answer, all within
+    /// `deadline`.
     pub async fn request(
         &self,
         ids: &AtomicU64,
         deadline: Duration,
-        make: impl FnOnce(u64) -> Request,
+        encode: impl FnOnce(u64) -> std::io::Result<Vec<u8>>,
     ) -> Result<Value, CallError> {
         let id = ids.fetch_add(1, Ordering::Relaxed);
-        let frame = frame::encode(&make(id)).map_err(|e| CallError::Failed(e.to_string()))?;
+        let frame = encode(id).map_err(|e| CallError::Failed(e.to_string()))?;
         let exchange = async {
             let slot = self
                 .slots

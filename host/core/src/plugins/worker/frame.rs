@@ -36,6 +36,18 @@ pub enum Request {
     Drop { instance: u64 },
 }
 
+/// `Request::Call` as the host sends it: borrowed, so a call copies nothing before it is
+/// encoded.
+#[derive(Debug, Serialize)]
+#[serde(tag = "op", rename = "call")]
+pub struct CallRef<'a> {
+    pub id: u64,
+    pub instance: u64,
+    pub call: u8,
+    pub service: &'a str,
+    pub user: &'a Value,
+}
+
 /// Worker to host.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -179,6 +191,32 @@ mod tests {
         ));
         let empty: Option<Request> = read_blocking(&mut [].as_slice()).expect("clean end");
         assert!(empty.is_none());
+    }
+
+    #[test]
+    fn a_borrowed_call_is_read_as_a_call() {
+        let user = serde_json::json!({"id": "u1"});
+        let frame = encode(&CallRef {
+            id: 9,
+            instance: 3,
+            call: 2,
+            service: "svc",
+            user: &user,
+        })
+        .expect("encodes");
+        let back: Request = read_blocking(&mut frame.as_slice())
+            .expect("reads")
+            .expect("one message");
+        match back {
+            Request::Call {
+                id: 9,
+                instance: 3,
+                call: 2,
+                service,
+                user: read,
+            } => assert_eq!((service.as_str(), read), ("svc", user)),
+            other => panic!("read back as {other:?}"),
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! process answers many at once. When the process dies, every call in flight fails with
 //! `CallError::Crashed` (fail closed), calls fail fast while it restarts with exponential
 //! backoff, and the log and `authhost_plugin_worker_restarts_total{plugin, reason}` say why.
-//! A process with half its threads still in calls a deadline past their own deadline is killed
+//! A process with half its threads still in calls two deadlines past their own deadline is killed
 //! and restarted, so hung calls do not pile up. Dropping the last handle (a reload that no longer uses the library, or
 //! shutdown) ends the process once its calls are done.
 
@@ -16,6 +16,7 @@ mod frame;
 mod output;
 pub mod serve;
 mod spawn;
+mod threads;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -208,10 +209,12 @@ async fn start(link: &Arc<Link>) -> Result<Process, String> {
         .map(|m| m.iter().map(|(k, v)| (*k, v.clone())).collect())
         .unwrap_or_default();
     for (instance, config) in configs {
-        conn.request(&link.next_id, START_TIMEOUT, |id| Request::Instantiate {
-            id,
-            instance,
-            config,
+        conn.request(&link.next_id, START_TIMEOUT, |id| {
+            frame::encode(&Request::Instantiate {
+                id,
+                instance,
+                config,
+            })
         })
         .await
         .map_err(|e| {
@@ -376,10 +379,12 @@ impl Worker {
             .request(
                 &self.link.next_id,
                 START_TIMEOUT.max(self.link.timeout),
-                |id| Request::Instantiate {
-                    id,
-                    instance,
-                    config,
+                |id| {
+                    frame::encode(&Request::Instantiate {
+                        id,
+                        instance,
+                        config,
+                    })
                 },
             )
             .await;
@@ -424,13 +429,15 @@ impl WorkerInstance {
         deadline: Duration,
     ) -> Result<Value, CallError> {
         let conn = self.worker.conn()?;
-        let (instance, service, user) = (self.instance, service.to_string(), user.clone());
-        conn.request(&self.worker.link.next_id, deadline, |id| Request::Call {
-            id,
-            instance,
-            call,
-            service,
-            user,
+        let instance = self.instance;
+        conn.request(&self.worker.link.next_id, deadline, |id| {
+            frame::encode(&frame::CallRef {
+                id,
+                instance,
+                call,
+                service,
+                user,
+            })
         })
         .await
     }

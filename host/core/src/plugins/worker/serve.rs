@@ -2,14 +2,20 @@
 //! same checks as the host, say so, then answer calls from the socket on fd 3 with a fixed set
 //! of threads, until the host closes the socket.
 //!
+//! Calls run on up to `threads` threads (`threads.rs`: usually one, reading and running
+//! requests inline; more while calls are slow). Answers are gathered and sent together when the
+//! reading thread is about to wait for more requests, so under load one system call carries
+//! many messages each way.
+//!
 //! Log lines go to stderr as `<level digit> <message>`; the host reads them into its own log
 //! under the plugin's name. The process has no stdin and a scrubbed environment (`spawn.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufReader, Write};
 use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use authhost_plugin_api::abi_stable::std_types::RStr;
@@ -18,9 +24,12 @@ use authhost_plugin_api::{CallError, HostLogger, Kind};
 use serde_json::Value;
 
 use super::frame::{self, Loaded, PROTOCOL_VERSION, Reply, Request, WireError};
+use super::threads::Threads;
 
 /// The socket the host hands every worker.
 pub const SOCKET_FD: i32 = 3;
+/// Answers ready at once are sent together up to about this many bytes.
+const WRITE_BATCH: usize = 64 * 1024;
 
 extern "C" fn stderr_log(level: u8, _plugin: RStr<'_>, message: RStr<'_>) {
     // One line per message: the host splits on newlines.
@@ -28,26 +37,29 @@ extern "C" fn stderr_log(level: u8, _plugin: RStr<'_>, message: RStr<'_>) {
     let _ = writeln!(std::io::stderr().lock(), "{level} {line}");
 }
 
-type Writer = Arc<Mutex<UnixStream>>;
+/// The library's instances by the host's number for them. An instance dropped while it was
+/// still being built is remembered, so that its build does not add it back.
+#[derive(Default)]
+struct Instances {
+    live: HashMap<u64, Arc<Instance>>,
+    dropped: HashSet<u64>,
+}
 
-fn send(writer: &Writer, reply: &Reply) {
-    let frame = match frame::encode(reply) {
-        Ok(frame) => frame,
-        // An answer too large for a frame still answers: with an error, not silence.
+type Shared = Arc<RwLock<Instances>>;
+
+/// `reply` as a frame. An answer too large for a frame still answers: with an error, not
+/// silence.
+fn encode(reply: &Reply) -> Option<Vec<u8>> {
+    match frame::encode(reply) {
+        Ok(frame) => Some(frame),
         Err(e) => match reply {
-            Reply::Answer { id, .. } => match frame::encode(&Reply::Answer {
+            Reply::Answer { id, .. } => frame::encode(&Reply::Answer {
                 id: *id,
                 result: Err(WireError::BadAnswer(format!("cannot send the answer: {e}"))),
-            }) {
-                Ok(frame) => frame,
-                Err(_) => return,
-            },
-            Reply::Ready { .. } => return,
+            })
+            .ok(),
+            Reply::Ready { .. } => None,
         },
-    };
-    if let Ok(mut socket) = writer.lock() {
-        // A write error means the host is gone; the read loop ends the process.
-        let _ = socket.write_all(&frame);
     }
 }
 
@@ -67,6 +79,56 @@ fn watch_parent() {
         });
 }
 
+/// Answers not yet sent, and the socket they go to.
+struct Outbox {
+    pending: Mutex<(Vec<u8>, UnixStream)>,
+    /// A thread waits in the socket for requests: an answer added now is sent at once.
+    reader_waits: AtomicBool,
+}
+
+impl Outbox {
+    fn add(&self, frame: &[u8]) {
+        if let Ok(mut out) = self.pending.lock() {
+            out.0.extend_from_slice(frame);
+        }
+        if self.reader_waits.load(Ordering::SeqCst) {
+            self.flush();
+        }
+    }
+
+    /// Sends every pending answer. A write error means the host is gone; the reading thread
+    /// then sees the socket end and the process exits.
+    fn flush(&self) {
+        if let Ok(mut out) = self.pending.lock() {
+            let (pending, socket) = &mut *out;
+            if !pending.is_empty() {
+                let _ = socket.write_all(pending);
+                pending.clear();
+                pending.shrink_to(WRITE_BATCH);
+            }
+        }
+    }
+}
+
+/// Everything a call thread uses.
+struct Worker {
+    library: Library,
+    instances: Shared,
+    reader: Mutex<BufReader<UnixStream>>,
+    outbox: Outbox,
+    threads: Arc<Threads>,
+    /// The exit code, sent by the first thread that sees the socket end.
+    done: crossbeam_channel::Sender<i32>,
+}
+
+/// Whether `buffered` holds a whole frame (so reading the next one does not wait).
+fn holds_frame(buffered: &[u8]) -> bool {
+    match buffered.split_first_chunk::<4>() {
+        Some((header, body)) => body.len() >= u32::from_be_bytes(*header) as usize,
+        None => false,
+    }
+}
+
 /// Runs the worker; returns the process exit code.
 pub fn serve(path: &Path, kind: Kind, threads: usize) -> i32 {
     // SAFETY: the host started this process with the socket as fd 3 (spawn.rs), and nothing
@@ -78,98 +140,138 @@ pub fn serve(path: &Path, kind: Kind, threads: usize) -> i32 {
         libc::fcntl(SOCKET_FD, libc::F_SETFD, libc::FD_CLOEXEC);
     }
     watch_parent();
-    let writer: Writer = match socket.try_clone() {
-        Ok(s) => Arc::new(Mutex::new(s)),
+    let mut writer = match socket.try_clone() {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("1 cannot use the host's socket: {e}");
             return 2;
         }
     };
-    let library = match Library::load(path, kind) {
-        Ok(lib) => lib,
+    let (library, loaded) = match Library::load(path, kind) {
+        Ok(lib) => {
+            let loaded = Loaded {
+                name: lib.info.name.clone(),
+                version: lib.info.version.clone(),
+                interface_version: lib.info.interface_version,
+            };
+            (Some(lib), Ok(loaded))
+        }
         Err(e) => {
             if let Some(details) = e.details() {
                 eprintln!("4 plugin layout report: {}", details.replace('\n', " "));
             }
-            send(
-                &writer,
-                &Reply::Ready {
-                    protocol: PROTOCOL_VERSION,
-                    loaded: Err(e.to_string()),
-                },
-            );
-            return 0;
+            (None, Err(e.to_string()))
         }
     };
+    let ready = encode(&Reply::Ready {
+        protocol: PROTOCOL_VERSION,
+        loaded,
+    });
+    if let Some(frame) = ready {
+        let _ = writer.write_all(&frame);
+    }
+    let Some(library) = library else { return 0 };
     library.set_logger(HostLogger { log: stderr_log });
-    send(
-        &writer,
-        &Reply::Ready {
-            protocol: PROTOCOL_VERSION,
-            loaded: Ok(Loaded {
-                name: library.info.name.clone(),
-                version: library.info.version.clone(),
-                interface_version: library.info.interface_version,
-            }),
+
+    let (done, finished) = crossbeam_channel::bounded::<i32>(threads.max(1));
+    let worker = Arc::new(Worker {
+        library,
+        instances: Arc::default(),
+        reader: Mutex::new(BufReader::with_capacity(WRITE_BATCH, socket)),
+        outbox: Outbox {
+            pending: Mutex::new((Vec::with_capacity(WRITE_BATCH), writer)),
+            reader_waits: AtomicBool::new(false),
         },
-    );
-    let instances: Arc<RwLock<HashMap<u64, Arc<Instance>>>> = Arc::default();
-    // Leader/follower: each thread takes the next message itself and answers it, so a call
-    // crosses no queue between threads (a hand-off costs more than a small plugin call).
-    let reader = Arc::new(Mutex::new(BufReader::new(socket)));
-    let mut handles = Vec::new();
-    for _ in 0..threads.max(1) {
-        let (reader, writer, instances, library) = (
-            reader.clone(),
-            writer.clone(),
-            instances.clone(),
-            library.clone(),
-        );
+        threads: Threads::new(threads),
+        done,
+    });
+    for n in 0..threads.max(1) {
+        let worker = worker.clone();
         let spawned = std::thread::Builder::new()
             .name("plugin-call".into())
-            .spawn(move || follow(&reader, &library, &instances, &writer));
-        match spawned {
-            Ok(handle) => handles.push(handle),
-            Err(e) => {
-                eprintln!("1 cannot start a call thread: {e}");
-                return 2;
-            }
+            .spawn(move || {
+                if n > 0 {
+                    worker.threads.wait_turn();
+                }
+                let code = call_thread(&worker);
+                let _ = worker.done.send(code);
+            });
+        if let Err(e) = spawned {
+            eprintln!("1 cannot start a call thread: {e}");
+            return 2;
         }
     }
-    // The first thread to finish saw the end of the socket (or a broken message): the host is
-    // done with this worker, or gone. Calls still running on other threads are abandoned.
-    let (done, finished) = crossbeam_channel::bounded::<i32>(handles.len());
-    for handle in handles {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let _ = done.send(handle.join().unwrap_or(2));
+    let monitor = worker.clone();
+    let spawned = std::thread::Builder::new()
+        .name("plugin-monitor".into())
+        .spawn(move || {
+            let waiting = || {
+                // The reader lock is free only while no thread reads: then requests wait if
+                // a whole one is buffered or the socket has bytes.
+                monitor
+                    .reader
+                    .try_lock()
+                    .is_ok_and(|r| holds_frame(r.buffer()) || readable(r.get_ref()))
+            };
+            monitor
+                .threads
+                .monitor(&waiting, &|| monitor.outbox.flush());
         });
+    if let Err(e) = spawned {
+        eprintln!("1 cannot start the call monitor: {e}");
+        return 2;
     }
+    // The first thread to see the socket end (or a broken message) ends the process; calls
+    // still running on other threads are abandoned.
     finished.recv().unwrap_or(2)
 }
 
-type Reader = Mutex<BufReader<UnixStream>>;
+/// Whether `socket` has bytes to read now.
+fn readable(socket: &UnixStream) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut fd = libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no waiting.
+    unsafe { libc::poll(&mut fd, 1, 0) > 0 }
+}
 
-/// One call thread: read the next message, answer it, repeat; returns the exit code when the
+/// One call thread: read the next request, run it, repeat; returns the exit code when the
 /// socket ends (0) or carries something unreadable (2).
-fn follow(
-    reader: &Reader,
-    library: &Library,
-    instances: &RwLock<HashMap<u64, Arc<Instance>>>,
-    writer: &Writer,
-) -> i32 {
+fn call_thread(w: &Worker) -> i32 {
     loop {
-        let next = match reader.lock() {
-            Ok(mut socket) => frame::read_blocking::<Request>(&mut *socket),
+        let next = match w.reader.lock() {
+            Ok(mut reader) => {
+                let waits = !holds_frame(reader.buffer());
+                if waits {
+                    // About to wait for requests: send the answers gathered meanwhile first.
+                    w.outbox.reader_waits.store(true, Ordering::SeqCst);
+                    w.outbox.flush();
+                }
+                let next = frame::read_blocking::<Request>(&mut *reader);
+                w.outbox.reader_waits.store(false, Ordering::SeqCst);
+                next
+            }
             Err(_) => return 2,
         };
         match next {
             Ok(Some(Request::Drop { instance })) => {
-                if let Ok(mut map) = instances.write() {
-                    map.remove(&instance);
+                if let Ok(mut set) = w.instances.write()
+                    && set.live.remove(&instance).is_none()
+                {
+                    set.dropped.insert(instance);
                 }
             }
-            Ok(Some(request)) => run(request, library, instances, writer),
+            Ok(Some(request)) => {
+                w.threads.enter();
+                let answer = run(request, &w.library, &w.instances);
+                if let Some(frame) = answer {
+                    w.outbox.add(&frame);
+                }
+                w.threads.leave();
+            }
             Ok(None) => return 0,
             Err(e) => {
                 eprintln!("1 broken message from the host: {e}");
@@ -179,12 +281,8 @@ fn follow(
     }
 }
 
-fn run(
-    request: Request,
-    library: &Library,
-    instances: &RwLock<HashMap<u64, Arc<Instance>>>,
-    writer: &Writer,
-) {
+/// Runs one request; its answer as a frame.
+fn run(request: Request, library: &Library, instances: &Shared) -> Option<Vec<u8>> {
     let (id, result) = match request {
         Request::Instantiate {
             id,
@@ -192,8 +290,10 @@ fn run(
             config,
         } => {
             let built = library.instantiate(&config).map(|made| {
-                if let Ok(mut map) = instances.write() {
-                    map.insert(instance, Arc::new(made));
+                if let Ok(mut set) = instances.write()
+                    && !set.dropped.remove(&instance)
+                {
+                    set.live.insert(instance, Arc::new(made));
                 }
                 Value::Null
             });
@@ -209,20 +309,32 @@ fn run(
             let target = instances
                 .read()
                 .ok()
-                .and_then(|map| map.get(&instance).cloned());
+                .and_then(|set| set.live.get(&instance).cloned());
             let result = match target {
                 Some(target) => target.invoke(call, &service, &user),
                 None => Err(CallError::Failed(format!("no instance {instance}"))),
             };
             (id, result)
         }
-        Request::Drop { .. } => return,
+        Request::Drop { .. } => return None,
     };
-    send(
-        writer,
-        &Reply::Answer {
-            id,
-            result: result.map_err(Into::into),
-        },
-    );
+    encode(&Reply::Answer {
+        id,
+        result: result.map_err(Into::into),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holds_frame;
+
+    #[test]
+    fn a_frame_is_whole_only_with_its_header_and_every_byte_of_its_body() {
+        assert!(!holds_frame(&[]));
+        assert!(!holds_frame(&[0, 0, 0]));
+        assert!(holds_frame(&[0, 0, 0, 0]));
+        assert!(!holds_frame(&[0, 0, 0, 2, b'{']));
+        assert!(holds_frame(&[0, 0, 0, 2, b'{', b'}']));
+        assert!(holds_frame(&[0, 0, 0, 2, b'{', b'}', 0]));
+    }
 }
