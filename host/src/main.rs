@@ -35,6 +35,8 @@ enum Command {
     Serve,
     /// Apply pending database migrations (adopts a dgp-oauth2 database) and exit.
     Migrate,
+    /// List every key with its kid and role (signing, retired, published only) and exit.
+    Keys,
     /// Write a new RSA-2048 key pair (private.pem, public.pem) into DIR.
     Keygen {
         #[arg(long, value_name = "DIR")]
@@ -124,6 +126,7 @@ fn main() -> ExitCode {
             Command::Migrate => migrate(config).await,
             Command::Token { email, name, days } => token(config, &email, name, days).await,
             Command::Plugins => plugins(config).await,
+            Command::Keys => keys(&config),
             Command::Hooks { action } => hooks(config, action).await,
             Command::Config => {
                 print!("{}", config.to_redacted_toml());
@@ -275,6 +278,26 @@ fn keygen(out: &std::path::Path) -> ExitCode {
         }
         Err(e) => {
             eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `authhost keys`: the key ring as this configuration loads it, one key per line.
+fn keys(config: &Config) -> ExitCode {
+    authhost::crypto::install();
+    match authhost::keys::KeyRing::load(config) {
+        Ok(ring) => {
+            println!("{:<44} role", "kid");
+            for (key, role) in ring.keys() {
+                println!("{:<44} {}", key.kid, role.name());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -112,6 +112,55 @@ fn keygen_writes_a_private_key_only_its_owner_reads() {
 }
 
 #[test]
+fn keys_lists_each_key_with_its_role_and_names_a_broken_file() {
+    let (current, retired, next) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    for d in [&current, &retired, &next] {
+        keygen(d.path());
+    }
+    let extra = format!(
+        "{}retired_private_key_files = [\"{}/private.pem\"]\nextra_public_key_files = [\"{}/public.pem\"]\n",
+        keys_toml(current.path()),
+        retired.path().display(),
+        next.path().display()
+    );
+    let config = write_config(current.path(), &extra);
+    let out = with_config(&config, &["keys"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let roles: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split_once(' ').unwrap().1.trim())
+        .collect();
+    assert_eq!(roles, ["signing", "retired", "published only"], "{text}");
+    // Each kid is 43 characters of base64url (a SHA-256 thumbprint), all different.
+    let kids: std::collections::HashSet<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 3);
+    assert!(kids.iter().all(|k| k.len() == 43), "{text}");
+
+    std::fs::write(retired.path().join("private.pem"), "not a key").unwrap();
+    let out = with_config(&config, &["keys"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("keys.retired_private_key_files[0]") && err.contains("not PEM"),
+        "{err}"
+    );
+}
+
+#[test]
 fn token_prints_only_a_user_token_for_the_email() {
     let dir = tempfile::tempdir().unwrap();
     keygen(dir.path());

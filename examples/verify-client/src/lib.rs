@@ -1,8 +1,9 @@
 //! Verifying authhost permission tokens, as a downstream service does.
 //!
-//! Fetch the key set once from `/.well-known/jwks.json` (and again when a token names a `kid`
-//! you do not know: the host rotated its key), then check each token locally: RS256 only, the
-//! key named by `kid`, `exp` required, the issuer you expect, the service you are.
+//! Discover the host from the issuer you expect (RFC 8414 metadata: its `jwks_uri` and token
+//! endpoint), fetch the key set once (and again when a token names a `kid` you do not know: the
+//! host rotated its key), then check each token locally: RS256 only, the key named by `kid`,
+//! `exp` required, the issuer you expect, the service you are.
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -13,12 +14,66 @@ pub fn init() {
     let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
 }
 
-/// `GET <origin>/.well-known/jwks.json`.
-pub async fn fetch_jwks(origin: &str) -> Result<JwkSet, String> {
-    let url = format!("{}/.well-known/jwks.json", origin.trim_end_matches('/'));
+/// The RFC 8414 metadata URL of `issuer`: `/.well-known/oauth-authorization-server` inserted
+/// between its origin and its path (without the path's trailing `/`).
+pub fn metadata_url(issuer: &str) -> Result<String, String> {
+    let (scheme, rest) = issuer
+        .split_once("://")
+        .ok_or_else(|| format!("{issuer}: not an absolute URL"))?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let path = path.trim_end_matches('/');
+    let suffix = if path.is_empty() {
+        String::new()
+    } else {
+        format!("/{path}")
+    };
+    Ok(format!(
+        "{scheme}://{host}/.well-known/oauth-authorization-server{suffix}"
+    ))
+}
+
+/// What a service needs from the metadata.
+#[derive(Debug, Clone)]
+pub struct Discovered {
+    pub jwks_uri: String,
+    pub token_endpoint: String,
+}
+
+/// Fetches `issuer`'s metadata and checks that it names the same issuer (RFC 8414 §3.3).
+pub async fn discover(issuer: &str) -> Result<Discovered, String> {
+    let url = metadata_url(issuer)?;
     let response = reqwest::get(&url)
         .await
         .map_err(|e| format!("{url}: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("{url}: HTTP {}", response.status()));
+    }
+    let metadata: Value = response
+        .json()
+        .await
+        .map_err(|e| format!("{url}: not JSON: {e}"))?;
+    if metadata.get("issuer").and_then(Value::as_str) != Some(issuer) {
+        return Err(format!(
+            "{url}: names issuer {}, not {issuer}",
+            metadata["issuer"]
+        ));
+    }
+    let field = |name: &str| {
+        metadata
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| format!("{url}: no {name}"))
+    };
+    Ok(Discovered {
+        jwks_uri: field("jwks_uri")?,
+        token_endpoint: field("token_endpoint")?,
+    })
+}
+
+/// `GET jwks_uri`.
+pub async fn fetch_jwks_at(url: &str) -> Result<JwkSet, String> {
+    let response = reqwest::get(url).await.map_err(|e| format!("{url}: {e}"))?;
     if !response.status().is_success() {
         return Err(format!("{url}: HTTP {}", response.status()));
     }
@@ -26,6 +81,15 @@ pub async fn fetch_jwks(origin: &str) -> Result<JwkSet, String> {
         .json::<JwkSet>()
         .await
         .map_err(|e| format!("{url}: not a JWK set: {e}"))
+}
+
+/// `GET <origin>/.well-known/jwks.json`, for a host whose issuer you do not have.
+pub async fn fetch_jwks(origin: &str) -> Result<JwkSet, String> {
+    fetch_jwks_at(&format!(
+        "{}/.well-known/jwks.json",
+        origin.trim_end_matches('/')
+    ))
+    .await
 }
 
 /// The claims of a valid permission token for `service` issued by `issuer`.

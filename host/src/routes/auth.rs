@@ -17,7 +17,7 @@ use crate::users::{self, UsernameError};
 
 /// The user behind the request's token: `Ok(None)` for a missing, invalid or revoked token or
 /// an unknown user; `Err` only when the database fails.
-async fn authenticated_user(
+pub(crate) async fn authenticated_user(
     app: &App,
     token: Option<&str>,
 ) -> Result<Option<Arc<CachedUser>>, ApiError> {

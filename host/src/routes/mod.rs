@@ -4,8 +4,10 @@
 mod admin;
 mod auth;
 mod dev_login;
+mod exchange;
 mod hot_check;
 mod login;
+mod metadata;
 mod ops;
 
 use std::sync::Arc;
@@ -58,11 +60,13 @@ fn route_patterns(app: &SharedApp) -> Vec<String> {
         "login/dev",
         "login/{provider}",
         "oauth_callback",
+        "token",
     ]
     .iter()
     .map(|r| format!("{p}{r}"))
     .collect();
     routes.extend(["/.well-known/jwks.json", "/healthz", "/readyz"].map(String::from));
+    routes.extend(metadata::paths(app.tokens.issuer()));
     if public_metrics(app) {
         routes.push("/metrics".into());
     }
@@ -85,9 +89,13 @@ pub fn router(app: SharedApp, metrics: Arc<RequestMetrics>) -> Router {
         )
         .route(&format!("{p}login/{{provider}}"), get(login::start))
         .route(&format!("{p}oauth_callback"), get(login::callback))
+        .route(&format!("{p}token"), post(exchange::token))
         .route("/.well-known/jwks.json", get(ops::jwks))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz));
+    let api = metadata::paths(app.tokens.issuer())
+        .iter()
+        .fold(api, |api, path| api.route(path, get(metadata::metadata)));
     let api = if public_metrics(&app) {
         api.route("/metrics", get(ops::metrics))
     } else {

@@ -166,7 +166,7 @@ impl Default for DatabaseConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysConfig {
     pub private_key_file: Option<PathBuf>,
@@ -177,6 +177,26 @@ pub struct KeysConfig {
     pub public_key: String,
     /// Public keys that verify and are published in the JWKS but do not sign (rotation).
     pub extra_public_key_files: Vec<PathBuf>,
+    /// Private keys that signed before the current one: their tokens (user tokens with the
+    /// HS256 key derived from them, RS256 tokens) still verify and their public halves stay in
+    /// the JWKS, but they sign nothing new.
+    pub retired_private_key_files: Vec<PathBuf>,
+    /// `Cache-Control: max-age` of the JWKS, in seconds.
+    pub jwks_max_age_seconds: u32,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        KeysConfig {
+            private_key_file: None,
+            public_key_file: None,
+            private_key: Secret::default(),
+            public_key: String::new(),
+            extra_public_key_files: Vec::new(),
+            retired_private_key_files: Vec::new(),
+            jwks_max_age_seconds: 300,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,4 +1,5 @@
-//! RSA keys: the key ring (one signing key, more that only verify) and its loading.
+//! RSA keys: the key ring (one signing key; retired keys whose tokens still verify; published
+//! keys that do not sign yet) and its loading.
 //!
 //! - `sources`: where the PEM texts come from (settings, files, the development pair);
 //! - `parse`: PEM into keys, and the checks (size, matching halves);
@@ -89,24 +90,67 @@ impl SigningKey {
     }
 }
 
+/// What a key of the ring is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Signs every new token.
+    Signing,
+    /// Signed before; its tokens still verify (`keys.retired_private_key_files`).
+    Retired,
+    /// Published and trusted, signs nothing here (`keys.extra_public_key_files`): the next
+    /// key before a switch, or a key of another host.
+    Published,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Signing => "signing",
+            Role::Retired => "retired",
+            Role::Published => "published only",
+        }
+    }
+}
+
 /// All keys of this host: one signs, all verify.
 pub struct KeyRing {
     pub signing: SigningKey,
+    /// Keys that signed before, newest first as configured.
+    pub retired: Vec<SigningKey>,
     pub verify_only: Vec<VerifyingKey>,
+    /// The JWKS document as served, and its entity tag.
+    jwks_body: String,
+    jwks_etag: String,
 }
 
 impl KeyRing {
+    /// Every key with its role: the signing key, the retired ones, the published ones.
+    pub fn keys(&self) -> impl Iterator<Item = (&VerifyingKey, Role)> {
+        std::iter::once((&self.signing.public, Role::Signing))
+            .chain(self.retired.iter().map(|k| (&k.public, Role::Retired)))
+            .chain(self.verify_only.iter().map(|k| (k, Role::Published)))
+    }
+
     pub fn find(&self, kid: &str) -> Option<&VerifyingKey> {
-        std::iter::once(&self.signing.public)
-            .chain(self.verify_only.iter())
-            .find(|k| k.kid == kid)
+        self.keys().map(|(k, _)| k).find(|k| k.kid == kid)
+    }
+
+    /// The signing key or a retired one, by `kid`: the keys whose derived secrets verify
+    /// HS256 user tokens.
+    pub fn private_key(&self, kid: &str) -> Option<&SigningKey> {
+        std::iter::once(&self.signing)
+            .chain(self.retired.iter())
+            .find(|k| k.kid() == kid)
     }
 
     pub fn jwks(&self) -> serde_json::Value {
-        let keys: Vec<&serde_json::Value> = std::iter::once(&self.signing.public.jwk)
-            .chain(self.verify_only.iter().map(|k| &k.jwk))
-            .collect();
+        let keys: Vec<&serde_json::Value> = self.keys().map(|(k, _)| &k.jwk).collect();
         serde_json::json!({ "keys": keys })
+    }
+
+    /// The JWKS as served (compact JSON) and its strong entity tag (a hash of the body).
+    pub fn jwks_document(&self) -> (&str, &str) {
+        (&self.jwks_body, &self.jwks_etag)
     }
 
     /// Loads the keys named by the configuration; with none configured and dev login on, a key
@@ -121,20 +165,63 @@ impl KeyRing {
                 None
             }
         };
-        let mut verify_only = Vec::new();
-        for extra in &sources.extra_public {
-            match parse::verifying_key(extra) {
-                Ok(k) => verify_only.push(k),
+        let mut retired = Vec::new();
+        for old in &sources.retired {
+            match parse::signing_key(old, None) {
+                Ok(k) => retired.push((old.source.clone(), k)),
                 Err(e) => errors.push(e),
             }
         }
-        match signing {
-            Some(signing) if errors.is_empty() => Ok(KeyRing {
-                signing,
-                verify_only,
-            }),
-            _ => Err(errors),
+        let mut verify_only = Vec::new();
+        for extra in &sources.extra_public {
+            match parse::verifying_key(extra) {
+                Ok(k) => verify_only.push((extra.source.clone(), k)),
+                Err(e) => errors.push(e),
+            }
         }
+        let Some(signing) = signing else {
+            return Err(errors);
+        };
+        // A key listed twice (or the signing key listed again) is a mistake in the rotation
+        // steps: say which setting repeats it.
+        let mut seen = vec![(sources.private.source.clone(), signing.kid().to_string())];
+        let listed = retired
+            .iter()
+            .map(|(s, k)| (s, k.kid()))
+            .chain(verify_only.iter().map(|(s, k)| (s, k.kid.as_str())));
+        for (source, kid) in listed {
+            if let Some((first, _)) = seen.iter().find(|(_, k)| k == kid) {
+                errors.push(invalid(
+                    source,
+                    format!("the same key as {first} (kid {kid}): list each key once"),
+                ));
+            } else {
+                seen.push((source.clone(), kid.to_string()));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let mut ring = KeyRing {
+            signing,
+            retired: retired.into_iter().map(|(_, k)| k).collect(),
+            verify_only: verify_only.into_iter().map(|(_, k)| k).collect(),
+            jwks_body: String::new(),
+            jwks_etag: String::new(),
+        };
+        ring.jwks_body = ring.jwks().to_string();
+        let digest =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, ring.jwks_body.as_bytes());
+        ring.jwks_etag = format!(
+            "\"{}\"",
+            digest
+                .as_ref()
+                .iter()
+                .take(16)
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        Ok(ring)
     }
 }
 

@@ -18,6 +18,7 @@ pub struct Sources {
     pub private: Pem,
     pub public: Option<Pem>,
     pub extra_public: Vec<Pem>,
+    pub retired: Vec<Pem>,
     pub errors: Vec<KeyError>,
 }
 
@@ -98,21 +99,34 @@ pub fn read(config: &Config) -> Result<Sources, Vec<KeyError>> {
             )]);
         }
     };
-    let mut extra_public = Vec::new();
-    for (i, path) in keys.extra_public_key_files.iter().enumerate() {
-        let source = format!("keys.extra_public_key_files[{i}]");
-        match std::fs::read_to_string(path) {
-            Ok(text) => extra_public.push(Pem { source, text }),
-            Err(e) => errors.push(invalid(
-                &source,
-                format!("cannot read {}: {e}", path.display()),
-            )),
-        }
-    }
+    let extra_public = read_list(
+        "keys.extra_public_key_files",
+        &keys.extra_public_key_files,
+        &mut errors,
+    );
+    let retired = read_list(
+        "keys.retired_private_key_files",
+        &keys.retired_private_key_files,
+        &mut errors,
+    );
     Ok(Sources {
         private,
         public,
         extra_public,
+        retired,
         errors,
     })
+}
+
+/// The files of the list setting `name`, each named `name[i] (path)` in messages.
+fn read_list(name: &str, paths: &[std::path::PathBuf], errors: &mut Vec<KeyError>) -> Vec<Pem> {
+    let mut pems = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let source = format!("{name}[{i}] ({})", path.display());
+        match std::fs::read_to_string(path) {
+            Ok(text) => pems.push(Pem { source, text }),
+            Err(e) => errors.push(invalid(&source, format!("cannot read it: {e}"))),
+        }
+    }
+    pems
 }

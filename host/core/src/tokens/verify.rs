@@ -121,10 +121,16 @@ impl TokenService {
         if header.alg != expected {
             return Err(TokenError::WrongAlgorithm);
         }
+        let retired_secret;
         let key = match self.user_alg {
-            // The HMAC key is derived from the signing key: no other kid can have made it.
+            // The HMAC key is derived from a private key: only the signing key and the retired
+            // ones (whose private halves this host holds) can have made it.
             UserTokenAlgorithm::Hs256 if kid == self.keys.signing.kid() => &self.user_decoding,
-            UserTokenAlgorithm::Hs256 => return Err(TokenError::UnknownKey),
+            UserTokenAlgorithm::Hs256 => {
+                let retired = self.keys.private_key(&kid).ok_or(TokenError::UnknownKey)?;
+                retired_secret = DecodingKey::from_secret(retired.user_token_secret());
+                &retired_secret
+            }
             UserTokenAlgorithm::Rs256 => {
                 &self.keys.find(&kid).ok_or(TokenError::UnknownKey)?.decoding
             }

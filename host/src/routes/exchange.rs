@@ -1,0 +1,131 @@
+//! RFC 8693 token exchange at `POST {prefix}token`: a user token in, the permission token of
+//! one service out, the same one `authorize` gives (same plugin call, same token cache). Errors
+//! are RFC 6749 §5.2 JSON with status 400. Parameters are read from the form body only: a token
+//! in a query string ends up in logs.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::Response;
+use serde_json::json;
+
+use crate::app::SharedApp;
+use crate::http::{ApiError, Params, json_response};
+use crate::routes::auth::authenticated_user;
+use crate::tokens::{MAX_SERVICE_LEN, now};
+use crate::users;
+
+pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+pub const TOKEN_TYPE_ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// An RFC 6749 §5.2 error.
+enum Refusal {
+    InvalidRequest(String),
+    UnsupportedGrantType,
+    InvalidGrant,
+    InvalidTarget,
+}
+
+impl Refusal {
+    fn into_response(self) -> Response {
+        let (code, description) = match self {
+            Refusal::InvalidRequest(why) => ("invalid_request", why),
+            Refusal::UnsupportedGrantType => (
+                "unsupported_grant_type",
+                format!("grant_type must be {GRANT_TYPE}"),
+            ),
+            Refusal::InvalidGrant => (
+                "invalid_grant",
+                "the subject token is not a valid user token of this host".to_string(),
+            ),
+            Refusal::InvalidTarget => (
+                "invalid_target",
+                "the audience is not a service of this host".to_string(),
+            ),
+        };
+        no_store(json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({ "error": code, "error_description": description }),
+        ))
+    }
+}
+
+/// Answers that carry tokens (or refuse them) are not to be cached (RFC 6749 §5.1).
+fn no_store(mut r: Response) -> Response {
+    let headers = r.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, Refusal> {
+    params
+        .get(name)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| Refusal::InvalidRequest(format!("{name} is missing")))
+}
+
+pub async fn token(
+    State(app): State<SharedApp>,
+    uri: Uri,
+    params: Params,
+) -> Result<Response, ApiError> {
+    if uri.query().is_some_and(|q| !q.is_empty()) {
+        return Ok(Refusal::InvalidRequest(
+            "parameters go in an application/x-www-form-urlencoded body, not the URL".into(),
+        )
+        .into_response());
+    }
+    let grant_type = match required(&params, "grant_type") {
+        Ok(g) => g,
+        Err(r) => return Ok(r.into_response()),
+    };
+    if grant_type != GRANT_TYPE {
+        return Ok(Refusal::UnsupportedGrantType.into_response());
+    }
+    let fields = ["subject_token", "subject_token_type", "audience"].map(|n| required(&params, n));
+    let [subject, subject_type, audience] = match fields {
+        [Ok(s), Ok(t), Ok(a)] => [s, t, a],
+        [s, t, a] => {
+            let missing = [s, t, a].into_iter().find_map(Result::err);
+            return Ok(missing
+                .unwrap_or(Refusal::InvalidRequest("a parameter is missing".into()))
+                .into_response());
+        }
+    };
+    if ![TOKEN_TYPE_JWT, TOKEN_TYPE_ACCESS].contains(&subject_type) {
+        return Ok(Refusal::InvalidRequest(format!(
+            "subject_token_type must be {TOKEN_TYPE_JWT} or {TOKEN_TYPE_ACCESS}"
+        ))
+        .into_response());
+    }
+    if params.get_all("audience").count() > 1 {
+        return Ok(
+            Refusal::InvalidRequest("give exactly one audience (a service)".into()).into_response(),
+        );
+    }
+    // The subject first: who may learn which services exist is a caller with a valid token.
+    let Some(user) = authenticated_user(&app, Some(subject)).await? else {
+        return Ok(Refusal::InvalidGrant.into_response());
+    };
+    let plugins = app.plugins();
+    if audience.len() > MAX_SERVICE_LEN || !plugins.has_provider(audience) {
+        return Ok(Refusal::InvalidTarget.into_response());
+    }
+    let permissions = plugins
+        .permissions(audience, users::provider_view(&user))
+        .await;
+    let (token, exp) = app
+        .permission_token(&user.id, audience, &permissions)
+        .await
+        .map_err(ApiError::Internal)?;
+    Ok(no_store(json_response(
+        StatusCode::OK,
+        &json!({
+            "access_token": token,
+            "issued_token_type": TOKEN_TYPE_JWT,
+            "token_type": "Bearer",
+            "expires_in": (exp - now()).max(0),
+        }),
+    )))
+}

@@ -1,0 +1,197 @@
+//! The key rotation procedure of docs/operations.md, walked step by step on one database:
+//! publish the next key, switch (the old key retired), remove the old key. Users stay logged in
+//! through the switch; tokens of a removed key stop verifying. Runs on SQLite, and on
+//! PostgreSQL with AUTHHOST_TEST_POSTGRES.
+
+use authhost_tests::*;
+use serde_json::Value;
+
+async fn jwks(s: &TestServer) -> Value {
+    s.client
+        .get(format!("{}/.well-known/jwks.json", s.base))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// The `kid`s of the JWKS, in order.
+async fn jwks_kids(s: &TestServer) -> Vec<String> {
+    jwks(s).await["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("kid").to_string())
+        .collect()
+}
+
+/// Whether `token` verifies with the key its `kid` names in the server's JWKS.
+async fn verifies_with_jwks(s: &TestServer, token: &str) -> bool {
+    let jwks = jwks(s).await;
+    let (header, _) = jwt_parts(token);
+    let Some(jwk) = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+    else {
+        return false;
+    };
+    let key = jsonwebtoken::DecodingKey::from_rsa_components(
+        jwk["n"].as_str().expect("n"),
+        jwk["e"].as_str().expect("e"),
+    )
+    .expect("key");
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.validate_aud = false;
+    jsonwebtoken::decode::<Value>(token, &key, &v).is_ok()
+}
+
+async fn authenticated(s: &TestServer, token: &str) -> bool {
+    s.get_json(&format!("check?jwt={token}")).await["authenticated"] == true
+}
+
+async fn permission_token(s: &TestServer, token: &str) -> String {
+    let body = s
+        .get_json(&format!("authorize?jwt={token}&service=example"))
+        .await;
+    body["token"]
+        .as_str()
+        .expect("permission token")
+        .to_string()
+}
+
+fn kid(token: &str) -> String {
+    jwt_parts(token).0["kid"].as_str().expect("kid").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotation_keeps_users_logged_in_until_the_old_key_is_removed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (old_private, _) = key_pair(0);
+    let (_, next_public) = key_pair(1);
+    let retired_file = dir.path().join("old-private.pem");
+    let next_file = dir.path().join("next-public.pem");
+    std::fs::write(&retired_file, old_private).expect("write");
+    std::fs::write(&next_file, next_public).expect("write");
+    let db = TestDb::new(dir.path()).await;
+    let step = |key: usize, keys_toml: String| Options {
+        key,
+        db: Some(db.clone()),
+        extra_toml: format!("[keys]\n{keys_toml}"),
+        ..Options::default()
+    };
+
+    // Before: the old key signs.
+    let s = TestServer::start_with(step(0, String::new())).await;
+    let user_token = s.dev_login("rotate@example.org", "Rotate").await;
+    let old_permission = permission_token(&s, &user_token).await;
+    let old_kid = kid(&user_token);
+    assert_eq!(jwks_kids(&s).await, std::slice::from_ref(&old_kid));
+    s.stop_keep_db().await;
+
+    // 1. Publish the next key: in the JWKS, signing nothing yet.
+    let s = TestServer::start_with(step(
+        0,
+        format!("extra_public_key_files = [{next_file:?}]\n"),
+    ))
+    .await;
+    let kids = jwks_kids(&s).await;
+    assert_eq!(kids.len(), 2, "{kids:?}");
+    assert_eq!(kids[0], old_kid);
+    let next_kid = kids[1].clone();
+    assert!(authenticated(&s, &user_token).await);
+    assert_eq!(kid(&s.dev_login("new@example.org", "New").await), old_kid);
+    s.stop_keep_db().await;
+
+    // 2. Switch: the next key signs, the old one is retired.
+    let s = TestServer::start_with(step(
+        1,
+        format!("retired_private_key_files = [{retired_file:?}]\n"),
+    ))
+    .await;
+    assert_eq!(jwks_kids(&s).await, [next_kid.clone(), old_kid.clone()]);
+    assert!(
+        authenticated(&s, &user_token).await,
+        "a user token of the retired key still verifies"
+    );
+    assert!(verifies_with_jwks(&s, &old_permission).await);
+    let new_token = s.dev_login("rotate@example.org", "Rotate").await;
+    assert_eq!(
+        kid(&new_token),
+        next_kid,
+        "new user tokens carry the new key"
+    );
+    let new_permission = permission_token(&s, &user_token).await;
+    assert_eq!(kid(&new_permission), next_kid);
+    assert!(verifies_with_jwks(&s, &new_permission).await);
+    s.stop_keep_db().await;
+
+    // 3. Remove the old key (after the longest token life): its tokens stop verifying.
+    let s = TestServer::start_with(step(1, String::new())).await;
+    assert_eq!(jwks_kids(&s).await, std::slice::from_ref(&next_kid));
+    assert!(
+        !authenticated(&s, &user_token).await,
+        "a token of a removed key is refused"
+    );
+    assert!(!verifies_with_jwks(&s, &old_permission).await);
+    assert!(authenticated(&s, &new_token).await);
+    assert!(verifies_with_jwks(&s, &new_permission).await);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jwks_has_a_max_age_and_an_etag_that_answers_304() {
+    let s = TestServer::start_with(Options {
+        extra_toml: "[keys]\njwks_max_age_seconds = 120\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let url = format!("{}/.well-known/jwks.json", s.base);
+    let r = s.client.get(&url).send().await.expect("jwks");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "public, max-age=120");
+    let etag = r.headers()["etag"].to_str().expect("ascii").to_string();
+    assert!(etag.starts_with('"') && etag.len() > 10, "{etag}");
+    let again = s
+        .client
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("jwks");
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"], etag.as_str());
+    assert!(again.bytes().await.expect("body").is_empty());
+    let other = s
+        .client
+        .get(&url)
+        .header("if-none-match", "\"other\"")
+        .send()
+        .await
+        .expect("jwks");
+    assert_eq!(other.status(), 200);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_listed_twice_is_refused_with_the_setting_that_repeats_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let retired_file = dir.path().join("same.pem");
+    std::fs::write(&retired_file, &key_pair(0).0).expect("write");
+    let errors = match try_build(&Options {
+        extra_toml: format!("[keys]\nretired_private_key_files = [{retired_file:?}]\n"),
+        ..Options::default()
+    })
+    .await
+    {
+        Ok(_) => panic!("the signing key listed as retired was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        errors.contains("keys.retired_private_key_files[0]") && errors.contains("the same key"),
+        "{errors}"
+    );
+}
