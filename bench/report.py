@@ -170,6 +170,19 @@ if w2_pairs:
         + ", ".join(f"{p:.2f}" for p in w2_pairs)
         + f") — {verdict(median >= 0.9)}"
     )
+for ex, au, what in (("W5", "W2", "cache on"), ("W5N", "W2N", "cache off")):
+    ratios = []
+    for i in (1, 2, 3):
+        pe, pa = raw / "exchange" / f"{ex}-{i}.txt", raw / "exchange" / f"{au}-{i}.txt"
+        if pe.exists() and pa.exists():
+            ratios.append(parse(pe)["rps"] / parse(pa)["rps"])
+    if ratios:
+        median = sorted(ratios)[len(ratios) // 2]
+        targets.append(
+            f"- token exchange (POST token) vs authorize, {what}, 64 connections, within 10%: {median:.2f}× "
+            f"(median of {len(ratios)} back-to-back pairs: " + ", ".join(f"{r:.2f}" for r in ratios)
+            + f") — {verdict(median >= 0.9)}"
+        )
 if w2_64:
     r2 = w2_64["rps"] / sign_all
     targets.append(f"- W2 with the cache on (default), same ceiling: {r2:.2f}× (higher is the point of the cache)")

@@ -127,6 +127,20 @@ run_wrk() { # label system url conns [header]
   printf '%-4s %-9s c=%-4s %s\n' "$label" "$system" "$conns" "$(grep Requests/sec "$out" | awk '{print $2}') req/s"
 }
 
+# W5 (token exchange) against W2 (authorize) on the running server, three back-to-back pairs at
+# 64 connections: the exchange should cost what authorize costs.
+exchange_pairs() { # exchange-label authorize-label
+  mkdir -p "$WORK/raw/exchange"
+  curl -s -X POST -d "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=$TOKEN_A&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt&audience=example" \
+    "http://127.0.0.1:$PORT_A/auth/token" | grep -q '"access_token"'
+  for i in 1 2 3; do
+    TOKEN=$TOKEN_A wrk -t2 -c64 -d"${DURATION}s" -s bench/exchange.lua "http://127.0.0.1:$PORT_A/auth/token" >"$WORK/raw/exchange/$1-$i.txt" 2>&1
+    wrk -t2 -c64 -d"${DURATION}s" -H "auth-token: $TOKEN_A" "http://127.0.0.1:$PORT_A/auth/authorize?service=example" >"$WORK/raw/exchange/$2-$i.txt" 2>&1
+    printf 'pair %s: %s %s  %s %s req/s\n' "$i" "$1" "$(awk '/Requests\/sec/ {print $2}' "$WORK/raw/exchange/$1-$i.txt")" \
+      "$2" "$(awk '/Requests\/sec/ {print $2}' "$WORK/raw/exchange/$2-$i.txt")"
+  done
+}
+
 say "load (wrk, ${DURATION}s per run)"
 for c in $CONNECTIONS; do
   run_wrk W0 ceiling "http://127.0.0.1:$PORT_W0/" "$c"
@@ -163,6 +177,7 @@ AUTHHOST_TOKENS__PERMISSION_TOKEN_CACHE=false start_authhost "$WORK/authhost-1k.
 for c in 16 64; do
   run_wrk W2N authhost "http://127.0.0.1:$PORT_A/auth/authorize?service=example" "$c" "auth-token: $TOKEN_A"
 done
+exchange_pairs W5N W2N
 stop_authhost
 AUTHHOST_PLUGINS__ISOLATION=in_process AUTHHOST_TOKENS__PERMISSION_TOKEN_CACHE=false start_authhost "$WORK/authhost-1k.db"
 for c in 16 64; do
@@ -190,6 +205,7 @@ for i in 1 2 3; do
     "$(awk '/Requests\/sec/ {print $2}' "$WORK/raw/w2pairs/W2I-$i.txt")"
 done
 kill "$IPID"; wait "$IPID" 2>/dev/null || true
+exchange_pairs W5 W2
 
 if [ -z "${BENCH_SKIP_1M:-}" ]; then
   say "W1 on 1M users"

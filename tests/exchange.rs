@@ -103,6 +103,28 @@ async fn every_refusal_is_rfc_6749_json_with_status_400() {
     let mut other = form(&user, JWT, "example");
     other[0] = ("grant_type", "authorization_code");
     refused(&s, &other, "unsupported_grant_type").await;
+    // Repeated parameters, delegation, another requested type, `resource`: refused, not ignored.
+    let mut twice = form(&user, JWT, "example");
+    twice.push(("subject_token", "other"));
+    refused(&s, &twice, "invalid_request").await;
+    for (name, value) in [
+        ("actor_token", user.as_str()),
+        ("actor_token_type", JWT),
+        (
+            "requested_token_type",
+            "urn:ietf:params:oauth:token-type:saml2",
+        ),
+    ] {
+        let mut f = form(&user, JWT, "example");
+        f.push((name, value));
+        refused(&s, &f, "invalid_request").await;
+    }
+    let mut resource = form(&user, JWT, "example");
+    resource.push(("resource", "https://app.example.org/api"));
+    refused(&s, &resource, "invalid_target").await;
+    let mut requested = form(&user, JWT, "example");
+    requested.push(("requested_token_type", JWT));
+    assert_eq!(exchange(&s, &requested).await.0, 200);
     // Subject tokens that are not valid user tokens.
     refused(&s, &form("not-a-token", JWT, "example"), "invalid_grant").await;
     let mut damaged = user.clone();
@@ -137,6 +159,26 @@ async fn every_refusal_is_rfc_6749_json_with_status_400() {
         .await
         .expect("token endpoint");
     assert_eq!(r.status(), 400);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_request");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_rs256_user_tokens_a_permission_token_is_still_refused_as_subject() {
+    // Both kinds are RS256 with the same key here: only the token type tells them apart.
+    let s = TestServer::start_with(Options {
+        extra_toml: "[tokens]\nuser_token_algorithm = \"RS256\"\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let user = s.dev_login("rs@example.org", "Rs").await;
+    assert_eq!(jwt_parts(&user).0["alg"], "RS256");
+    let (status, _, body) = exchange(&s, &form(&user, JWT, "example")).await;
+    assert_eq!(status, 200, "{body}");
+    let permission = body["access_token"].as_str().expect("access_token");
+    refused(&s, &form(permission, JWT, "example"), "invalid_grant").await;
     s.stop().await;
 }
 

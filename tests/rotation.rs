@@ -1,7 +1,8 @@
 //! The key rotation procedure of docs/operations.md, walked step by step on one database:
-//! publish the next key, switch (the old key retired), remove the old key. Users stay logged in
-//! through the switch; tokens of a removed key stop verifying. Runs on SQLite, and on
-//! PostgreSQL with AUTHHOST_TEST_POSTGRES.
+//! add the next key (it verifies, signs nothing), switch (the old key retired), remove the old
+//! key. Users stay logged in through the switch, also while replicas are switched one at a
+//! time; tokens of a removed key stop verifying. Runs on SQLite, and on PostgreSQL with
+//! AUTHHOST_TEST_POSTGRES.
 
 use authhost_tests::*;
 use serde_json::Value;
@@ -70,12 +71,10 @@ fn kid(token: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_rotation_keeps_users_logged_in_until_the_old_key_is_removed() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (old_private, _) = key_pair(0);
-    let (_, next_public) = key_pair(1);
     let retired_file = dir.path().join("old-private.pem");
-    let next_file = dir.path().join("next-public.pem");
-    std::fs::write(&retired_file, old_private).expect("write");
-    std::fs::write(&next_file, next_public).expect("write");
+    let next_file = dir.path().join("next-private.pem");
+    std::fs::write(&retired_file, &key_pair(0).0).expect("write");
+    std::fs::write(&next_file, &key_pair(1).0).expect("write");
     let db = TestDb::new(dir.path()).await;
     let step = |key: usize, keys_toml: String| Options {
         key,
@@ -92,10 +91,10 @@ async fn a_key_rotation_keeps_users_logged_in_until_the_old_key_is_removed() {
     assert_eq!(jwks_kids(&s).await, std::slice::from_ref(&old_kid));
     s.stop_keep_db().await;
 
-    // 1. Publish the next key: in the JWKS, signing nothing yet.
+    // 1. Add the next key: in the JWKS, verifying, signing nothing yet.
     let s = TestServer::start_with(step(
         0,
-        format!("extra_public_key_files = [{next_file:?}]\n"),
+        format!("next_private_key_files = [{next_file:?}]\n"),
     ))
     .await;
     let kids = jwks_kids(&s).await;
@@ -104,6 +103,21 @@ async fn a_key_rotation_keeps_users_logged_in_until_the_old_key_is_removed() {
     let next_kid = kids[1].clone();
     assert!(authenticated(&s, &user_token).await);
     assert_eq!(kid(&s.dev_login("new@example.org", "New").await), old_kid);
+    // A replica already switched (next key signing, old key retired) beside this one, as
+    // during a rolling switch: each accepts the other's user tokens.
+    let switched = TestServer::start_with(step(
+        1,
+        format!("retired_private_key_files = [{retired_file:?}]\n"),
+    ))
+    .await;
+    let from_switched = switched.dev_login("early@example.org", "Early").await;
+    assert_eq!(kid(&from_switched), next_kid);
+    assert!(
+        authenticated(&s, &from_switched).await,
+        "a replica not yet switched accepts the next key's tokens"
+    );
+    assert!(authenticated(&switched, &user_token).await);
+    switched.stop_keep_db().await;
     s.stop_keep_db().await;
 
     // 2. Switch: the next key signs, the old one is retired.
@@ -118,6 +132,20 @@ async fn a_key_rotation_keeps_users_logged_in_until_the_old_key_is_removed() {
         "a user token of the retired key still verifies"
     );
     assert!(verifies_with_jwks(&s, &old_permission).await);
+    let public_key = s
+        .client
+        .get(s.url("public-key"))
+        .send()
+        .await
+        .expect("public-key")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(
+        public_key,
+        key_pair(1).1,
+        "public-key gives the key that signs now"
+    );
     let new_token = s.dev_login("rotate@example.org", "Rotate").await;
     assert_eq!(
         kid(&new_token),

@@ -113,19 +113,22 @@ fn keygen_writes_a_private_key_only_its_owner_reads() {
 
 #[test]
 fn keys_lists_each_key_with_its_role_and_names_a_broken_file() {
-    let (current, retired, next) = (
+    let (current, retired, next, published) = (
+        tempfile::tempdir().unwrap(),
         tempfile::tempdir().unwrap(),
         tempfile::tempdir().unwrap(),
         tempfile::tempdir().unwrap(),
     );
-    for d in [&current, &retired, &next] {
+    for d in [&current, &retired, &next, &published] {
         keygen(d.path());
     }
     let extra = format!(
-        "{}retired_private_key_files = [\"{}/private.pem\"]\nextra_public_key_files = [\"{}/public.pem\"]\n",
+        "{}retired_private_key_files = [\"{}/private.pem\"]\nnext_private_key_files = [\"{}/private.pem\"]\n\
+         extra_public_key_files = [\"{}/public.pem\"]\n",
         keys_toml(current.path()),
         retired.path().display(),
-        next.path().display()
+        next.path().display(),
+        published.path().display()
     );
     let config = write_config(current.path(), &extra);
     let out = with_config(&config, &["keys"]);
@@ -140,14 +143,18 @@ fn keys_lists_each_key_with_its_role_and_names_a_broken_file() {
         .skip(1)
         .map(|l| l.split_once(' ').unwrap().1.trim())
         .collect();
-    assert_eq!(roles, ["signing", "retired", "published only"], "{text}");
+    assert_eq!(
+        roles,
+        ["signing", "retired", "next", "published only"],
+        "{text}"
+    );
     // Each kid is 43 characters of base64url (a SHA-256 thumbprint), all different.
     let kids: std::collections::HashSet<&str> = text
         .lines()
         .skip(1)
         .map(|l| l.split_whitespace().next().unwrap())
         .collect();
-    assert_eq!(kids.len(), 3);
+    assert_eq!(kids.len(), 4);
     assert!(kids.iter().all(|k| k.len() == 43), "{text}");
 
     std::fs::write(retired.path().join("private.pem"), "not a key").unwrap();

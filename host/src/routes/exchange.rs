@@ -1,7 +1,9 @@
 //! RFC 8693 token exchange at `POST {prefix}token`: a user token in, the permission token of
 //! one service out, the same one `authorize` gives (same plugin call, same token cache). Errors
 //! are RFC 6749 §5.2 JSON with status 400. Parameters are read from the form body only: a token
-//! in a query string ends up in logs.
+//! in a query string ends up in logs. Delegation (`actor_token`) and `resource` are not
+//! supported and are refused rather than ignored; `scope` is ignored (permissions come from the
+//! service's provider plugin).
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
@@ -40,7 +42,9 @@ impl Refusal {
             ),
             Refusal::InvalidTarget => (
                 "invalid_target",
-                "the audience is not a service of this host".to_string(),
+                "the audience is not a service of this host (name it by `audience`, not \
+                 `resource`)"
+                    .to_string(),
             ),
         };
         no_store(json_response(
@@ -65,6 +69,38 @@ fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, Refusal> {
         .ok_or_else(|| Refusal::InvalidRequest(format!("{name} is missing")))
 }
 
+/// What the request asks for that this endpoint does not do, or gives twice (RFC 6749 §3.2).
+fn unsupported(params: &Params) -> Option<Refusal> {
+    const READ: [&str; 5] = [
+        "grant_type",
+        "subject_token",
+        "subject_token_type",
+        "audience",
+        "requested_token_type",
+    ];
+    if let Some(name) = READ.iter().find(|n| params.get_all(n).count() > 1) {
+        return Some(Refusal::InvalidRequest(format!(
+            "{name} is given more than once"
+        )));
+    }
+    if params.get("actor_token").is_some() || params.get("actor_token_type").is_some() {
+        return Some(Refusal::InvalidRequest(
+            "delegation (actor_token) is not supported".into(),
+        ));
+    }
+    if params.get("resource").is_some() {
+        return Some(Refusal::InvalidTarget);
+    }
+    match params.get("requested_token_type") {
+        Some(t) if ![TOKEN_TYPE_JWT, TOKEN_TYPE_ACCESS].contains(&t) => {
+            Some(Refusal::InvalidRequest(format!(
+                "requested_token_type must be {TOKEN_TYPE_JWT} (or {TOKEN_TYPE_ACCESS})"
+            )))
+        }
+        _ => None,
+    }
+}
+
 pub async fn token(
     State(app): State<SharedApp>,
     uri: Uri,
@@ -83,6 +119,9 @@ pub async fn token(
     if grant_type != GRANT_TYPE {
         return Ok(Refusal::UnsupportedGrantType.into_response());
     }
+    if let Some(refusal) = unsupported(&params) {
+        return Ok(refusal.into_response());
+    }
     let fields = ["subject_token", "subject_token_type", "audience"].map(|n| required(&params, n));
     let [subject, subject_type, audience] = match fields {
         [Ok(s), Ok(t), Ok(a)] => [s, t, a],
@@ -98,11 +137,6 @@ pub async fn token(
             "subject_token_type must be {TOKEN_TYPE_JWT} or {TOKEN_TYPE_ACCESS}"
         ))
         .into_response());
-    }
-    if params.get_all("audience").count() > 1 {
-        return Ok(
-            Refusal::InvalidRequest("give exactly one audience (a service)".into()).into_response(),
-        );
     }
     // The subject first: who may learn which services exist is a caller with a valid token.
     let Some(user) = authenticated_user(&app, Some(subject)).await? else {

@@ -181,6 +181,10 @@ pub struct KeysConfig {
     /// HS256 key derived from them, RS256 tokens) still verify and their public halves stay in
     /// the JWKS, but they sign nothing new.
     pub retired_private_key_files: Vec<PathBuf>,
+    /// Private keys that will sign next: their tokens verify (so replicas not yet switched
+    /// accept tokens of replicas that are) and their public halves are in the JWKS, but they
+    /// sign nothing here yet.
+    pub next_private_key_files: Vec<PathBuf>,
     /// `Cache-Control: max-age` of the JWKS, in seconds.
     pub jwks_max_age_seconds: u32,
 }
@@ -194,6 +198,7 @@ impl Default for KeysConfig {
             public_key: String::new(),
             extra_public_key_files: Vec::new(),
             retired_private_key_files: Vec::new(),
+            next_private_key_files: Vec::new(),
             jwks_max_age_seconds: 300,
         }
     }

@@ -231,6 +231,13 @@ impl Config {
                 "",
             ),
             (
+                "keys.jwks_max_age_seconds".into(),
+                u64::from(self.keys.jwks_max_age_seconds),
+                0,
+                86_400,
+                " (one day)",
+            ),
+            (
                 "server.shutdown_grace_seconds".into(),
                 s.shutdown_grace_seconds,
                 0,

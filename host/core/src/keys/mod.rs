@@ -97,6 +97,9 @@ pub enum Role {
     Signing,
     /// Signed before; its tokens still verify (`keys.retired_private_key_files`).
     Retired,
+    /// Will sign next; its tokens already verify (`keys.next_private_key_files`), so that
+    /// replicas switched one at a time accept each other's tokens.
+    Next,
     /// Published and trusted, signs nothing here (`keys.extra_public_key_files`): the next
     /// key before a switch, or a key of another host.
     Published,
@@ -107,6 +110,7 @@ impl Role {
         match self {
             Role::Signing => "signing",
             Role::Retired => "retired",
+            Role::Next => "next",
             Role::Published => "published only",
         }
     }
@@ -117,6 +121,8 @@ pub struct KeyRing {
     pub signing: SigningKey,
     /// Keys that signed before, newest first as configured.
     pub retired: Vec<SigningKey>,
+    /// Keys that will sign next.
+    pub next: Vec<SigningKey>,
     pub verify_only: Vec<VerifyingKey>,
     /// The JWKS document as served, and its entity tag.
     jwks_body: String,
@@ -124,10 +130,12 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    /// Every key with its role: the signing key, the retired ones, the published ones.
+    /// Every key with its role: the signing key, the retired ones, the next ones, the
+    /// published ones.
     pub fn keys(&self) -> impl Iterator<Item = (&VerifyingKey, Role)> {
         std::iter::once((&self.signing.public, Role::Signing))
             .chain(self.retired.iter().map(|k| (&k.public, Role::Retired)))
+            .chain(self.next.iter().map(|k| (&k.public, Role::Next)))
             .chain(self.verify_only.iter().map(|k| (k, Role::Published)))
     }
 
@@ -135,11 +143,12 @@ impl KeyRing {
         self.keys().map(|(k, _)| k).find(|k| k.kid == kid)
     }
 
-    /// The signing key or a retired one, by `kid`: the keys whose derived secrets verify
-    /// HS256 user tokens.
+    /// The signing key, a retired or a next one, by `kid`: the keys whose derived secrets
+    /// verify HS256 user tokens.
     pub fn private_key(&self, kid: &str) -> Option<&SigningKey> {
         std::iter::once(&self.signing)
             .chain(self.retired.iter())
+            .chain(self.next.iter())
             .find(|k| k.kid() == kid)
     }
 
@@ -165,13 +174,18 @@ impl KeyRing {
                 None
             }
         };
-        let mut retired = Vec::new();
-        for old in &sources.retired {
-            match parse::signing_key(old, None) {
-                Ok(k) => retired.push((old.source.clone(), k)),
-                Err(e) => errors.push(e),
+        let mut private_keys = |pems: &[sources::Pem]| {
+            let mut keys = Vec::new();
+            for pem in pems {
+                match parse::signing_key(pem, None) {
+                    Ok(k) => keys.push((pem.source.clone(), k)),
+                    Err(e) => errors.push(e),
+                }
             }
-        }
+            keys
+        };
+        let retired = private_keys(&sources.retired);
+        let next = private_keys(&sources.next);
         let mut verify_only = Vec::new();
         for extra in &sources.extra_public {
             match parse::verifying_key(extra) {
@@ -187,6 +201,7 @@ impl KeyRing {
         let mut seen = vec![(sources.private.source.clone(), signing.kid().to_string())];
         let listed = retired
             .iter()
+            .chain(next.iter())
             .map(|(s, k)| (s, k.kid()))
             .chain(verify_only.iter().map(|(s, k)| (s, k.kid.as_str())));
         for (source, kid) in listed {
@@ -205,6 +220,7 @@ impl KeyRing {
         let mut ring = KeyRing {
             signing,
             retired: retired.into_iter().map(|(_, k)| k).collect(),
+            next: next.into_iter().map(|(_, k)| k).collect(),
             verify_only: verify_only.into_iter().map(|(_, k)| k).collect(),
             jwks_body: String::new(),
             jwks_etag: String::new(),

@@ -19,6 +19,7 @@ pub struct Sources {
     pub public: Option<Pem>,
     pub extra_public: Vec<Pem>,
     pub retired: Vec<Pem>,
+    pub next: Vec<Pem>,
     pub errors: Vec<KeyError>,
 }
 
@@ -109,11 +110,17 @@ pub fn read(config: &Config) -> Result<Sources, Vec<KeyError>> {
         &keys.retired_private_key_files,
         &mut errors,
     );
+    let next = read_list(
+        "keys.next_private_key_files",
+        &keys.next_private_key_files,
+        &mut errors,
+    );
     Ok(Sources {
         private,
         public,
         extra_public,
         retired,
+        next,
         errors,
     })
 }

@@ -119,12 +119,12 @@ impl PluginSet {
         }
     }
 
-    /// `(alias, plugin)` of every provider, sorted by alias.
     /// Whether `alias` is a configured service (a provider alias).
     pub fn has_provider(&self, alias: &str) -> bool {
         self.providers.contains_key(alias)
     }
 
+    /// `(alias, plugin)` of every provider, sorted by alias.
     pub fn providers(&self) -> Vec<(&str, &PluginInfo)> {
         let mut v: Vec<_> = self
             .providers

@@ -1,0 +1,163 @@
+//! Two replicas on one database, as behind a load balancer (the same external address and
+//! keys): a login started on one finishes on the other, a logout on one reaches the other
+//! within `user_cache_ms`, of two users racing for one name across both exactly one wins, and a
+//! key rotation applied to both keeps every user logged in. Runs on SQLite (two servers on one
+//! file), and on PostgreSQL with AUTHHOST_TEST_POSTGRES (as CI runs it).
+
+use std::time::{Duration, Instant};
+
+use authhost_tests::fake_github::FakeGitHub;
+use authhost_tests::*;
+use serde_json::Value;
+
+const NEXT: &str = "https://app.example.org/after";
+
+/// Two servers on `db` with the GitHub fake, `key` signing and `keys_toml` appended.
+async fn pair(
+    db: &TestDb,
+    gh: &FakeGitHub,
+    key: usize,
+    keys_toml: &str,
+) -> (TestServer, TestServer) {
+    let options = || {
+        let mut o = Options {
+            key,
+            db: Some(db.clone()),
+            extra_toml: format!("{}\n{keys_toml}", gh.provider_toml()),
+            ..Options::default()
+        };
+        o.env
+            .insert("AUTHHOST_DATABASE__USER_CACHE_MS".into(), "500".into());
+        o
+    };
+    (
+        TestServer::start_with(options()).await,
+        TestServer::start_with(options()).await,
+    )
+}
+
+fn location(r: &reqwest::Response) -> String {
+    assert_eq!(r.status(), 302, "expected a redirect");
+    r.headers()["location"].to_str().expect("ascii").to_string()
+}
+
+/// `url` (built from the shared external address) as a request to `s`.
+fn on(s: &TestServer, url: &str) -> String {
+    let (_, path) = url.split_once("/auth/").expect("under the prefix");
+    s.url(path)
+}
+
+async fn authenticated(s: &TestServer, token: &str) -> bool {
+    s.get_json(&format!("check?jwt={token}")).await["authenticated"] == true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_started_on_one_replica_finishes_on_the_other_and_a_logout_reaches_both() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDb::new(dir.path()).await;
+    let gh = FakeGitHub::start().await;
+    let (a, b) = pair(&db, &gh, 0, "").await;
+    // One browser: the binding cookie set by `a` goes to `b` (cookies do not tell ports apart,
+    // and behind a load balancer both replicas have one address).
+    let browser = browser();
+    let start = format!("login/github?next={}", url_encode(NEXT));
+    let r = browser.get(a.url(&start)).send().await.expect("start on a");
+    let upstream = location(&r);
+    let r = browser
+        .get(format!("{upstream}&login=private"))
+        .send()
+        .await
+        .expect("upstream");
+    let callback = location(&r);
+    let r = browser
+        .get(on(&b, &callback))
+        .send()
+        .await
+        .expect("callback on b");
+    let done = reqwest::Url::parse(&location(&r)).expect("absolute");
+    let token = done
+        .query_pairs()
+        .find(|(k, _)| k == "jwt")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("no token in {done}"));
+    assert!(authenticated(&a, &token).await && authenticated(&b, &token).await);
+
+    // A logout on b: at once on b, on a within user_cache_ms (500 ms; a cached the row above).
+    let out: Value = b.get_json(&format!("logout?jwt={token}")).await;
+    assert_eq!(out["success"], true);
+    assert!(!authenticated(&b, &token).await);
+    let waited = Instant::now();
+    while authenticated(&a, &token).await {
+        assert!(
+            waited.elapsed() < Duration::from_millis(1500),
+            "the logout did not reach the other replica"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.stop_keep_db().await;
+    a.stop_keep_db().await;
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_racing_for_one_name_on_two_replicas_get_one_winner() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDb::new(dir.path()).await;
+    let gh = FakeGitHub::start().await;
+    let (a, b) = pair(&db, &gh, 0, "").await;
+    for round in 0..10 {
+        let ta = a.dev_login(&format!("a{round}@example.org"), "A").await;
+        let tb = b.dev_login(&format!("b{round}@example.org"), "B").await;
+        let name = format!("contested-{round}");
+        let ask = |s: &TestServer, token: &str| {
+            let (client, url) = (
+                s.client.clone(),
+                s.url(&format!("update?jwt={token}&username={name}")),
+            );
+            async move {
+                let body: Value = client
+                    .post(url)
+                    .send()
+                    .await
+                    .expect("update")
+                    .json()
+                    .await
+                    .expect("json");
+                body["success"] == true
+            }
+        };
+        let (wa, wb) = tokio::join!(ask(&a, &ta), ask(&b, &tb));
+        assert!(wa ^ wb, "round {round}: a won {wa}, b won {wb}");
+    }
+    b.stop_keep_db().await;
+    a.stop_keep_db().await;
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotation_applied_to_both_replicas_keeps_users_logged_in() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDb::new(dir.path()).await;
+    let gh = FakeGitHub::start().await;
+    let retired = dir.path().join("retired.pem");
+    std::fs::write(&retired, &key_pair(0).0).expect("write");
+    let (a, b) = pair(&db, &gh, 0, "").await;
+    let before = a.dev_login("keep@example.org", "Keep").await;
+    assert!(authenticated(&b, &before).await);
+    b.stop_keep_db().await;
+    a.stop_keep_db().await;
+
+    let switched = format!("[keys]\nretired_private_key_files = [{retired:?}]\n");
+    let (a, b) = pair(&db, &gh, 1, &switched).await;
+    assert!(authenticated(&a, &before).await && authenticated(&b, &before).await);
+    let after = b.dev_login("new@example.org", "New").await;
+    assert_ne!(jwt_parts(&after).0["kid"], jwt_parts(&before).0["kid"]);
+    assert!(authenticated(&a, &after).await);
+    b.stop_keep_db().await;
+    a.stop_keep_db().await;
+    db.drop_database().await;
+}
+
+fn url_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
