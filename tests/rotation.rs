@@ -223,3 +223,51 @@ async fn a_key_listed_twice_is_refused_with_the_setting_that_repeats_it() {
         "{errors}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_original_services_user_tokens_survive_the_switch_until_their_key_is_removed() {
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let retired_file = dir.path().join("old-private.pem");
+    // Exactly the PEM text the original was configured with (its key is sha256 of it).
+    std::fs::write(&retired_file, &key_pair(0).0).expect("write");
+    let db = TestDb::new(dir.path()).await;
+    let step = |key: usize, keys_toml: String| Options {
+        key,
+        db: Some(db.clone()),
+        extra_toml: format!("[tokens]\nlegacy_user_tokens = true\n[keys]\n{keys_toml}"),
+        ..Options::default()
+    };
+    let s = TestServer::start_with(step(0, String::new())).await;
+    s.dev_login("legacy@example.org", "Legacy").await;
+    let legacy = encode(
+        &Header::default(),
+        &serde_json::json!({
+            "userid": md5_hex("legacy@example.org"),
+            "exp": authhost::tokens::now() + 3600,
+        }),
+        &EncodingKey::from_secret(&Sha256::digest(key_pair(0).0.as_bytes())),
+    )
+    .expect("encode");
+    assert!(authenticated(&s, &legacy).await);
+    s.stop_keep_db().await;
+
+    let s = TestServer::start_with(step(
+        1,
+        format!("retired_private_key_files = [{retired_file:?}]\n"),
+    ))
+    .await;
+    assert!(
+        authenticated(&s, &legacy).await,
+        "an original token survives the switch while its key is retired"
+    );
+    s.stop_keep_db().await;
+
+    let s = TestServer::start_with(step(1, String::new())).await;
+    assert!(
+        !authenticated(&s, &legacy).await,
+        "refused once its key is removed"
+    );
+    s.stop().await;
+}

@@ -1,6 +1,9 @@
 //! The original service's user tokens (`legacy_user_tokens`): HS256 keyed with sha256 of the
-//! PEM, claims `userid` and `exp` only.
+//! PEM, claims `userid` and `exp` only. They carry no `kid`: the signing key's secret is tried,
+//! then each retired key's, so they survive a key rotation like this host's own tokens (the
+//! retired key file must hold the PEM text exactly as the original had it).
 
+use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
@@ -31,7 +34,18 @@ impl TokenService {
         validation.required_spec_claims = std::iter::once("exp".to_string()).collect();
         validation.validate_aud = false;
         validation.leeway = 0;
-        let data = jsonwebtoken::decode::<LegacyClaims>(token, &self.legacy_decoding, &validation)
+        // Another key's signature fails as a bad signature; any other error is the token's own.
+        let mut outcome = None;
+        for key in &self.legacy_decoding {
+            let decoded = jsonwebtoken::decode::<LegacyClaims>(token, key, &validation);
+            let other_key = matches!(&decoded, Err(e) if *e.kind() == ErrorKind::InvalidSignature);
+            outcome = Some(decoded);
+            if !other_key {
+                break;
+            }
+        }
+        let data = outcome
+            .ok_or(TokenError::UnknownKey)?
             .map_err(|e| TokenError::Invalid(e.to_string()))?;
         let last_second = i64::try_from(data.claims.exp).unwrap_or(i64::MAX);
         let verified = VerifiedUser {

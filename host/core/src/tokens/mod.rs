@@ -110,7 +110,9 @@ pub struct TokenService {
     verified: moka::sync::Cache<String, (VerifiedUser, i64), foldhash::fast::RandomState>,
     hmac_key: hmac::Key,
     user_decoding: DecodingKey,
-    legacy_decoding: DecodingKey,
+    /// The original's user-token keys: the signing key's, then each retired key's (the
+    /// original's tokens carry no `kid`, so each is tried).
+    legacy_decoding: Vec<DecodingKey>,
     user_header: String,
     permission_header: String,
 }
@@ -163,7 +165,10 @@ impl TokenService {
                 .build_with_hasher(foldhash::fast::RandomState::default()),
             hmac_key: hmac::Key::new(hmac::HMAC_SHA256, secret),
             user_decoding: DecodingKey::from_secret(secret),
-            legacy_decoding: DecodingKey::from_secret(keys.signing.legacy_secret()),
+            legacy_decoding: std::iter::once(&keys.signing)
+                .chain(keys.retired.iter())
+                .map(|k| DecodingKey::from_secret(k.legacy_secret()))
+                .collect(),
             user_header: b64_json(&serde_json::json!({"alg": alg_name, "kid": kid, "typ": "JWT"})),
             permission_header: b64_json(
                 &serde_json::json!({"alg": "RS256", "kid": kid, "typ": "JWT"}),
