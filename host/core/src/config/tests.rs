@@ -61,6 +61,7 @@ fn every_error_is_reported_with_its_key() {
         listen = "nope"
         external_address = "ftp://x"
         [tokens]
+        issuer = "https://auth.example.org/auth/?x=1"
         user_token_days = 0
         user_token_algorithm = "none"
         [plugins]
@@ -74,6 +75,7 @@ fn every_error_is_reported_with_its_key() {
         &[
             "server.listen",
             "server.external_address",
+            "tokens.issuer",
             "tokens.user_token_days",
             "tokens.user_token_algorithm",
             "plugins.services",

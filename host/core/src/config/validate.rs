@@ -65,6 +65,24 @@ impl Config {
                 format!("`{}` is not an http(s) URL", self.server.external_address),
             ),
         }
+        // The issuer names the RFC 8414 metadata path and is compared byte for byte by
+        // services: an absolute http(s) URL without query or fragment (RFC 8414 §2).
+        if !self.tokens.issuer.is_empty() {
+            match url::Url::parse(&self.tokens.issuer) {
+                Ok(u)
+                    if u.host_str().is_some()
+                        && matches!(u.scheme(), "http" | "https")
+                        && u.query().is_none()
+                        && u.fragment().is_none() => {}
+                _ => err(
+                    "tokens.issuer",
+                    format!(
+                        "`{}` is not an http(s) URL without query or fragment",
+                        self.tokens.issuer
+                    ),
+                ),
+            }
+        }
         for (key, value, min, max, unit) in self.bounded_values() {
             if !(min..=max).contains(&value) {
                 err(
