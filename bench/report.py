@@ -110,20 +110,34 @@ def verdict(ok):
 
 w1_64, o1_64, w0_64 = get("W1", "authhost", 64), get("W1", "original", 64), get("W0", "ceiling", 64)
 w2_64 = get("W2", "authhost", 64)
+def pair_ratios(folder, top, bottom):
+    """a/b req/s of the back-to-back pairs `folder/top-i.txt` / `folder/bottom-i.txt`."""
+    ratios = []
+    for i in (1, 2, 3):
+        pt, pb = raw / folder / f"{top}-{i}.txt", raw / folder / f"{bottom}-{i}.txt"
+        if pt.exists() and pb.exists() and parse(pb)["rps"]:
+            ratios.append(parse(pt)["rps"] / parse(pb)["rps"])
+    return ratios
+
+
+def median_of(ratios):
+    return sorted(ratios)[len(ratios) // 2]
+
+
+def listed(ratios):
+    return ", ".join(f"{r:.2f}" for r in ratios)
+
+
 targets = ["", "## Targets", ""]
 if w1_64 and o1_64 and w0_64:
     r1, r0 = w1_64["rps"] / o1_64["rps"], w1_64["rps"] / w0_64["rps"]
     targets.append(f"- W1 ≥ 20× the original at 64 connections: {r1:.1f}× — {verdict(r1 >= 20)}")
-    pairs = []
-    for i in (1, 2, 3):
-        p0, p1 = raw / "pairs" / f"W0-{i}.txt", raw / "pairs" / f"W1-{i}.txt"
-        if p0.exists() and p1.exists() and parse(p0)["rps"]:
-            pairs.append(parse(p1)["rps"] / parse(p0)["rps"])
+    pairs = pair_ratios("pairs", "W1", "W0")
     if pairs:
-        median = sorted(pairs)[len(pairs) // 2]
+        median = median_of(pairs)
         targets.append(
             f"- W1 ≥ 0.7× W0 at 64 connections: {median:.2f}× (median of {len(pairs)} back-to-back pairs: "
-            + ", ".join(f"{p:.2f}" for p in pairs)
+            + listed(pairs)
             + f"; the table's cells, minutes apart: {r0:.2f}) — {verdict(median >= 0.7)}"
         )
         r0 = median
@@ -157,30 +171,22 @@ if (raw / "plugin-call.txt").exists():
         f"- one plugin call, one caller: {in_us:.1f} µs in-process, {proc_us:.1f} µs in a worker process "
         f"(+{proc_us - in_us:.1f} µs per call for the isolation)"
     )
-w2_pairs = []
-for i in (1, 2, 3):
-    pw, pi = raw / "w2pairs" / f"W2-{i}.txt", raw / "w2pairs" / f"W2I-{i}.txt"
-    if pw.exists() and pi.exists():
-        w2_pairs.append(parse(pw)["rps"] / parse(pi)["rps"])
+w2_pairs = pair_ratios("w2pairs", "W2", "W2I")
 if w2_pairs:
-    median = sorted(w2_pairs)[len(w2_pairs) // 2]
+    median = median_of(w2_pairs)
     targets.append(
         f"- W2 with the cache on at 64 connections, plugin in a worker process vs in-process (target: unchanged, "
         f"read as within 10%): {median:.2f}× (median of {len(w2_pairs)} back-to-back pairs: "
-        + ", ".join(f"{p:.2f}" for p in w2_pairs)
+        + listed(w2_pairs)
         + f") — {verdict(median >= 0.9)}"
     )
 for ex, au, what in (("W5", "W2", "cache on"), ("W5N", "W2N", "cache off")):
-    ratios = []
-    for i in (1, 2, 3):
-        pe, pa = raw / "exchange" / f"{ex}-{i}.txt", raw / "exchange" / f"{au}-{i}.txt"
-        if pe.exists() and pa.exists():
-            ratios.append(parse(pe)["rps"] / parse(pa)["rps"])
+    ratios = pair_ratios("exchange", ex, au)
     if ratios:
-        median = sorted(ratios)[len(ratios) // 2]
+        median = median_of(ratios)
         targets.append(
             f"- token exchange (POST token) vs authorize, {what}, 64 connections, within 10%: {median:.2f}× "
-            f"(median of {len(ratios)} back-to-back pairs: " + ", ".join(f"{r:.2f}" for r in ratios)
+            f"(median of {len(ratios)} back-to-back pairs: " + listed(ratios)
             + f") — {verdict(median >= 0.9)}"
         )
 if w2_64:

@@ -64,6 +64,16 @@ async fn permission_token(s: &TestServer, token: &str) -> String {
         .to_string()
 }
 
+/// A server's options on `db`, `key` signing, `extra_toml` appended: one step of a rotation.
+fn on_db(db: &TestDb, key: usize, extra_toml: String) -> Options {
+    Options {
+        key,
+        db: Some(db.clone()),
+        extra_toml,
+        ..Options::default()
+    }
+}
+
 fn kid(token: &str) -> String {
     jwt_parts(token).0["kid"].as_str().expect("kid").to_string()
 }
@@ -76,12 +86,7 @@ async fn a_key_rotation_keeps_users_logged_in_until_the_old_key_is_removed() {
     std::fs::write(&retired_file, &key_pair(0).0).expect("write");
     std::fs::write(&next_file, &key_pair(1).0).expect("write");
     let db = TestDb::new(dir.path()).await;
-    let step = |key: usize, keys_toml: String| Options {
-        key,
-        db: Some(db.clone()),
-        extra_toml: format!("[keys]\n{keys_toml}"),
-        ..Options::default()
-    };
+    let step = |key: usize, keys_toml: String| on_db(&db, key, format!("[keys]\n{keys_toml}"));
 
     // Before: the old key signs.
     let s = TestServer::start_with(step(0, String::new())).await;
@@ -233,11 +238,12 @@ async fn the_original_services_user_tokens_survive_the_switch_until_their_key_is
     // Exactly the PEM text the original was configured with (its key is sha256 of it).
     std::fs::write(&retired_file, &key_pair(0).0).expect("write");
     let db = TestDb::new(dir.path()).await;
-    let step = |key: usize, keys_toml: String| Options {
-        key,
-        db: Some(db.clone()),
-        extra_toml: format!("[tokens]\nlegacy_user_tokens = true\n[keys]\n{keys_toml}"),
-        ..Options::default()
+    let step = |key: usize, keys_toml: String| {
+        on_db(
+            &db,
+            key,
+            format!("[tokens]\nlegacy_user_tokens = true\n[keys]\n{keys_toml}"),
+        )
     };
     let s = TestServer::start_with(step(0, String::new())).await;
     s.dev_login("legacy@example.org", "Legacy").await;

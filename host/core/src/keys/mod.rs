@@ -230,12 +230,7 @@ impl KeyRing {
             aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, ring.jwks_body.as_bytes());
         ring.jwks_etag = format!(
             "\"{}\"",
-            digest
-                .as_ref()
-                .iter()
-                .take(16)
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
+            hex::encode(digest.as_ref().get(..16).unwrap_or_default())
         );
         Ok(ring)
     }
