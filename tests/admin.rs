@@ -89,6 +89,12 @@ async fn admin_listen_takes_metrics_off_the_public_listener() {
         .await
         .unwrap();
     assert_eq!(r.status(), 405);
+    // The admin listener's answers carry the headers every answer carries.
+    for path in ["/metrics", "/healthz", "/readyz", "/nowhere"] {
+        let r = client.get(format!("{admin}{path}")).send().await.unwrap();
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
+    }
     server.shutdown().await;
     db.drop_database().await;
 

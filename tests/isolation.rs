@@ -70,7 +70,7 @@ async fn a_provider_that_takes_its_process_down_fails_closed_and_is_served_again
         .iter()
         .map(|m| format!("[plugins.config.m_{m}]\nmode = \"{m}\"\n"))
         .collect();
-    authhost::logging::init(authhost::config::LogFormat::Text);
+    authhost::logging::init(authhost::config::LogFormat::Text, false);
     let s = TestServer::start_with(options(&services.join(";"), "", &extra, 2000)).await;
     let token = s.dev_login("crash@example.org", "Crash").await;
     assert_eq!(

@@ -7,11 +7,11 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::app::SharedApp;
+use crate::app::{App, SharedApp};
 use crate::client_addr::PeerAddr;
 
 /// Form bodies larger than this are refused (a token is at most a few KiB).
@@ -124,6 +124,8 @@ pub fn found(location: &str) -> Response {
             let mut r = Response::new(Body::empty());
             *r.status_mut() = StatusCode::FOUND;
             r.headers_mut().insert(header::LOCATION, v);
+            let (name, value) = crate::headers::NO_REFERRER;
+            r.headers_mut().insert(name, value);
             r
         }
         Err(_) => {
@@ -137,20 +139,15 @@ pub fn found(location: &str) -> Response {
 /// not come through the server's accept loop.
 pub struct ClientIp(pub std::net::IpAddr);
 
-impl FromRequestParts<SharedApp> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &SharedApp,
-    ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
+impl ClientIp {
+    /// The client address of a request with these headers and extensions.
+    pub fn of(app: &App, headers: &HeaderMap, extensions: &Extensions) -> ClientIp {
+        let peer = extensions
             .get::<PeerAddr>()
             .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.0.ip());
         // Every `X-Forwarded-For` line, joined: a proxy may append its own line after the one
         // the client sent, and bytes that are not text must not hide what the proxy wrote.
-        let mut lines = parts.headers.get_all("x-forwarded-for").iter();
+        let mut lines = headers.get_all("x-forwarded-for").iter();
         let forwarded_for = lines.next().map(|first| {
             let mut text = String::from_utf8_lossy(first.as_bytes()).into_owned();
             for line in lines {
@@ -159,10 +156,29 @@ impl FromRequestParts<SharedApp> for ClientIp {
             }
             text
         });
-        Ok(ClientIp(
-            app.trusted_proxies.client(peer, forwarded_for.as_deref()),
-        ))
+        ClientIp(app.trusted_proxies.client(peer, forwarded_for.as_deref()))
     }
+}
+
+impl FromRequestParts<SharedApp> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &SharedApp,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp::of(app, &parts.headers, &parts.extensions))
+    }
+}
+
+/// The user a request was answered for (a response extension the access log reads).
+#[derive(Debug, Clone)]
+pub struct KnownUser(pub String);
+
+/// `response`, marked as answered for user `id`.
+pub fn for_user(mut response: Response, id: &str) -> Response {
+    response.extensions_mut().insert(KnownUser(id.to_string()));
+    response
 }
 
 /// Query parameters, plus the form body of a POST; the first value of a name wins.

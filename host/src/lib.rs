@@ -11,7 +11,9 @@ pub use authhost_core::{
     tokens, user_cache, users,
 };
 
+pub mod access_log;
 pub mod app;
+pub mod headers;
 pub mod http;
 pub mod logging;
 pub mod metrics;

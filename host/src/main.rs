@@ -106,7 +106,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    authhost::logging::init(config.server.log_format);
+    authhost::logging::init(config.server.log_format, config.server.access_log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         // Plugin calls and signatures have their own fixed threads (call_pool.rs); the blocking
         // pool only serves start-up, reloads and file I/O, so it needs few threads.

@@ -36,7 +36,13 @@ pub fn router(app: SharedApp) -> Router {
         .route("/readyz", get(ops::readyz))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::map_response(secure))
         .with_state(app)
+}
+
+async fn secure(mut response: Response<Body>) -> Response<Body> {
+    crate::headers::secure(response.headers_mut());
+    response
 }
 
 type Answer = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;

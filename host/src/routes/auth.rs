@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use crate::app::{App, SharedApp};
-use crate::http::{ApiError, Params, found};
+use crate::http::{ApiError, Params, for_user, found};
 use crate::tokens::MAX_SERVICE_LEN;
 use crate::user_cache::CachedUser;
 use crate::users::{self, UsernameError};
@@ -35,7 +35,10 @@ pub(crate) async fn authenticated_user(
 
 pub async fn check(State(app): State<SharedApp>, params: Params) -> Result<Response, ApiError> {
     if let Some(user) = authenticated_user(&app, params.token().as_deref()).await? {
-        return Ok(params.reply_text(user.check_body.clone()));
+        return Ok(for_user(
+            params.reply_text(user.check_body.clone()),
+            &user.id,
+        ));
     }
     let next = params.get("next");
     let providers: Map<String, Value> = app
@@ -72,12 +75,13 @@ pub async fn authorize(State(app): State<SharedApp>, params: Params) -> Result<R
         .permission_token(&user.id, service, &permissions)
         .await
         .map_err(ApiError::Internal)?;
-    Ok(params.reply(&json!({
+    let reply = params.reply(&json!({
         "permissions": permissions,
         "service": service,
         "token": token,
         "userid": user.id,
-    })))
+    }));
+    Ok(for_user(reply, &user.id))
 }
 
 pub async fn update(State(app): State<SharedApp>, params: Params) -> Result<Response, ApiError> {
@@ -96,17 +100,19 @@ pub async fn update(State(app): State<SharedApp>, params: Params) -> Result<Resp
     }
     // Other profile fields are ignored, as in the original.
     let Some(username) = params.get("username") else {
-        return Ok(params.reply(&json!({ "success": true })));
+        return Ok(for_user(
+            params.reply(&json!({ "success": true })),
+            &user.id,
+        ));
     };
-    Ok(
-        match users::set_username(&app.db, &user.id, username)
-            .await
-            .inspect(|_| app.user_cache.invalidate(&user.id))?
-        {
-            Ok(()) => params.reply(&json!({ "success": true })),
-            Err(e) => failure(&e.to_string()),
-        },
-    )
+    let reply = match users::set_username(&app.db, &user.id, username)
+        .await
+        .inspect(|_| app.user_cache.invalidate(&user.id))?
+    {
+        Ok(()) => params.reply(&json!({ "success": true })),
+        Err(e) => failure(&e.to_string()),
+    };
+    Ok(for_user(reply, &user.id))
 }
 
 pub async fn public_key(State(app): State<SharedApp>) -> Response {
@@ -157,9 +163,13 @@ pub async fn logout(State(app): State<SharedApp>, params: Params) -> Result<Resp
     if let Some(user) = &user {
         app.sessions().logout(user).await?;
     }
-    Ok(match (next, user) {
+    let reply = match (next, &user) {
         (Some(next), _) => found(&next),
         (None, Some(_)) => params.reply(&json!({ "success": true })),
         (None, None) => params.reply(&json!({ "success": false, "error": "Not authenticated" })),
+    };
+    Ok(match user {
+        Some(user) => for_user(reply, &user.id),
+        None => reply,
     })
 }

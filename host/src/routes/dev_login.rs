@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::{App, SharedApp};
-use crate::http::{ApiError, Params, found};
+use crate::http::{ApiError, Params, for_user, found};
 use crate::redirects::merge_query_param;
 use crate::users::LoginProfile;
 
@@ -26,13 +26,36 @@ fn escape(text: &str) -> String {
         .replace('\'', "&#39;")
 }
 
+/// The page's only style, allowed by its hash in the page's Content-Security-Policy.
+const STYLE: &str = "body{font-family:sans-serif;max-width:28em;margin:3em auto}\
+label{display:block;margin:.8em 0}input{width:100%;padding:.4em}\
+.warn{background:#fee;border:1px solid #c00;padding:.6em}";
+
+/// The page's policy: no scripts, nothing loaded, its one style by hash, never framed, and
+/// the form posting only here. The form's answer redirects to `next`, which browsers also
+/// check against `form-action`, so `next`'s origin is allowed too (it passed the allowlist).
+fn content_security_policy(next: &str) -> String {
+    use base64::Engine;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, STYLE.as_bytes());
+    let hash = base64::engine::general_purpose::STANDARD.encode(digest.as_ref());
+    let next_origin = url::Url::parse(next)
+        .ok()
+        .map(|u| u.origin())
+        .filter(url::Origin::is_tuple)
+        .map(|o| format!(" {}", o.ascii_serialization()))
+        .unwrap_or_default();
+    format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'{next_origin}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    )
+}
+
 pub async fn form(State(app): State<SharedApp>, params: Params) -> Result<Response, ApiError> {
     let next = target(&app, &params)?;
     let html = format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>authhost dev login</title>
-<style>body{{font-family:sans-serif;max-width:28em;margin:3em auto}}label{{display:block;margin:.8em 0}}
-input{{width:100%;padding:.4em}}.warn{{background:#fee;border:1px solid #c00;padding:.6em}}</style></head>
+<style>{STYLE}</style></head>
 <body><h1>Dev login</h1>
 <p class="warn">Development only: anyone who can reach this form can log in as anyone.</p>
 <form method="post" action="{action}">
@@ -45,10 +68,17 @@ input{{width:100%;padding:.4em}}.warn{{background:#fee;border:1px solid #c00;pad
         next = escape(&next),
     );
     let mut r = (StatusCode::OK, html).into_response();
-    r.headers_mut().insert(
+    let headers = r.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
+    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(&next)) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    let (name, value) = crate::headers::NO_REFERRER;
+    headers.insert(name, value);
     Ok(r)
 }
 
@@ -72,6 +102,9 @@ pub async fn submit(State(app): State<SharedApp>, params: Params) -> Result<Resp
         avatar_url: None,
         provider_id: format!("dev:{email}"),
     };
-    let (_user, token) = app.sessions().complete_login(&profile).await?;
-    Ok(found(&merge_query_param(&next, "jwt", &token)))
+    let (user, token) = app.sessions().complete_login(&profile).await?;
+    Ok(for_user(
+        found(&merge_query_param(&next, "jwt", &token)),
+        &user.id,
+    ))
 }

@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde_json::json;
 
 use crate::app::SharedApp;
-use crate::http::{ApiError, Params, json_response};
+use crate::http::{ApiError, Params, for_user, json_response};
 use crate::routes::auth::authenticated_user;
 use crate::tokens::{MAX_SERVICE_LEN, now};
 use crate::users;
@@ -153,7 +153,7 @@ pub async fn token(
         .permission_token(&user.id, audience, &permissions)
         .await
         .map_err(ApiError::Internal)?;
-    Ok(no_store(json_response(
+    let reply = no_store(json_response(
         StatusCode::OK,
         &json!({
             "access_token": token,
@@ -161,5 +161,6 @@ pub async fn token(
             "token_type": "Bearer",
             "expires_in": (exp - now()).max(0),
         }),
-    )))
+    ));
+    Ok(for_user(reply, &user.id))
 }

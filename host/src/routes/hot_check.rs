@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, 
 use tower::ServiceExt;
 
 use crate::app::SharedApp;
-use crate::http::header_token;
+use crate::http::{KnownUser, header_token};
 use crate::metrics::{RequestMetrics, RouteMetrics};
 use crate::users;
 
@@ -91,6 +91,12 @@ impl AppService {
         for (name, value) in cors_headers {
             headers.append(name, value.clone());
         }
+        crate::headers::secure(headers);
+        if inner.app.config.server.access_log {
+            response
+                .extensions_mut()
+                .insert(KnownUser(verified.userid.clone()));
+        }
         Some(response)
     }
 }
@@ -139,7 +145,21 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for AppService {
         if let Some(response) = self.answer_check(&req) {
             let inner = &self.inner;
             let elapsed = started.elapsed();
-            tracing::debug!(method = %req.method(), route = inner.check_path, status = 200, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+            if inner.app.config.server.access_log {
+                let client = crate::http::ClientIp::of(&inner.app, req.headers(), req.extensions());
+                let user = response.extensions().get::<KnownUser>();
+                crate::access_log::Line {
+                    method: req.method(),
+                    route: &inner.check_path,
+                    status: 200,
+                    elapsed,
+                    client: client.0,
+                    user: user.map(|u| u.0.as_str()),
+                }
+                .write();
+            } else {
+                tracing::debug!(method = %req.method(), route = inner.check_path, status = 200, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+            }
             inner.metrics.record(StatusCode::OK.as_u16(), elapsed);
             return Answer::Now(std::future::ready(Ok(response)));
         }

@@ -22,11 +22,13 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::access_log;
 use crate::app::SharedApp;
-use crate::http::ApiError;
+use crate::http::{ApiError, ClientIp, KnownUser};
 use crate::metrics::RequestMetrics;
 
 pub use admin::AdminService;
+pub use exchange::GRANT_TYPE as TOKEN_EXCHANGE_GRANT;
 pub use hot_check::AppService;
 
 /// What the server runs: the router behind the `check` fast path.
@@ -47,7 +49,7 @@ fn public_metrics(app: &SharedApp) -> bool {
 }
 
 /// Every route pattern, as `MatchedPath` reports it (the labels of the request metrics).
-fn route_patterns(app: &SharedApp) -> Vec<String> {
+pub fn route_patterns(app: &SharedApp) -> Vec<String> {
     let p = &app.config.server.prefix;
     let mut routes: Vec<String> = [
         "check",
@@ -105,21 +107,56 @@ pub fn router(app: SharedApp, metrics: Arc<RequestMetrics>) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(cors(&app.config.cors.allowed_origins))
-        .layer(middleware::from_fn_with_state(metrics, observe));
+        .layer(middleware::from_fn_with_state(
+            Observer {
+                metrics,
+                access_log: app.config.server.access_log.then(|| app.clone()),
+            },
+            observe,
+        ));
     api.with_state(app)
 }
 
-/// Counts and times every request by route pattern and status.
-async fn observe(State(metrics): State<Arc<RequestMetrics>>, req: Request, next: Next) -> Response {
+/// What `observe` needs: the metric handles, and the app when the access log is on.
+#[derive(Clone)]
+struct Observer {
+    metrics: Arc<RequestMetrics>,
+    access_log: Option<SharedApp>,
+}
+
+/// Counts and times every request by route pattern and status, writes its access line, and
+/// adds the headers every answer carries.
+async fn observe(State(observer): State<Observer>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().cloned();
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = req.method().clone();
+    let client = observer
+        .access_log
+        .as_ref()
+        .map(|app| ClientIp::of(app, req.headers(), req.extensions()).0);
     let started = Instant::now();
-    let response = next.run(req).await;
+    let mut response = next.run(req).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    tracing::debug!(%method, route, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
-    metrics.record(route, status, elapsed);
+    crate::headers::secure(response.headers_mut());
+    match client {
+        Some(client) => access_log::Line {
+            method: &method,
+            route,
+            status,
+            elapsed,
+            client,
+            user: response
+                .extensions()
+                .get::<KnownUser>()
+                .map(|u| u.0.as_str()),
+        }
+        .write(),
+        None => {
+            tracing::debug!(%method, route, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+        }
+    }
+    observer.metrics.record(route, status, elapsed);
     response
 }
 

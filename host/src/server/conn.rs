@@ -280,6 +280,7 @@ impl ConnIo {
         let mut answer = Vec::with_capacity(head.len() + body.len() + 64);
         answer.extend_from_slice(head.get(..at)?);
         answer.extend_from_slice(b"\r\ncontent-type: application/json");
+        answer.extend_from_slice(crate::headers::RAW_LINES.as_bytes());
         answer.extend_from_slice(format!("\r\ncontent-length: {}\r\n", body.len()).as_bytes());
         answer.extend_from_slice(head.get(at + EMPTY.len()..)?);
         answer.extend_from_slice(body.as_bytes());

@@ -123,6 +123,9 @@ pub struct ServerConfig {
     /// A second listener for `/metrics`, `/healthz` and `/readyz` (empty: off). When on,
     /// `/metrics` is served only there.
     pub admin_listen: String,
+    /// One log line per request (target `authhost::access`): method, route template, status,
+    /// duration, client address and user id; never a token or a query string.
+    pub access_log: bool,
 }
 
 impl Default for ServerConfig {
@@ -141,6 +144,7 @@ impl Default for ServerConfig {
             idle_timeout_ms: 60_000,
             trusted_proxies: Vec::new(),
             admin_listen: String::new(),
+            access_log: false,
         }
     }
 }
