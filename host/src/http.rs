@@ -90,7 +90,10 @@ impl From<sea_orm::DbErr> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
-            ApiError::Database(e) => tracing::error!(error = %e, "database error"),
+            ApiError::Database(e) => {
+                crate::db::count_error(e);
+                tracing::error!(error = %e, "database error");
+            }
             ApiError::Internal(e) => tracing::error!(error = %e, "internal error"),
             _ => {}
         }

@@ -8,7 +8,7 @@
 
 pub use authhost_core::{
     call_pool, client_addr, config, crypto, db, hooks, keys, login, plugins, redirects, sessions,
-    tokens, user_cache, users,
+    stats, tokens, user_cache, users,
 };
 
 pub mod access_log;

@@ -18,7 +18,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(
     name = "authhost",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("AUTHHOST_BUILD_COMMIT"), ")"),
     about = "OAuth login host issuing user and permission tokens"
 )]
 struct Cli {

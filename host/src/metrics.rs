@@ -23,6 +23,10 @@ pub fn handle() -> PrometheusHandle {
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("another metrics recorder is installed; /metrics will be empty");
             }
+            describe();
+            process_collector().describe();
+            metrics::gauge!("authhost_build_info", "version" => env!("CARGO_PKG_VERSION"), "commit" => env!("AUTHHOST_BUILD_COMMIT"))
+                .set(1.0);
             // Histogram samples queue up in memory until upkeep folds them into the buckets:
             // without this, every request's latency stays in RSS until `/metrics` is scraped.
             let upkeep = handle.clone();
@@ -36,6 +40,130 @@ pub fn handle() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// The `process_*` figures every Prometheus client exports (resident memory, CPU seconds, open
+/// file descriptors, start time, threads), read from /proc at each scrape.
+pub fn process_collector() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(metrics_process::Collector::default)
+}
+
+/// `# HELP` text for every family authhost exports (the `process_*` ones describe
+/// themselves). `tests/operators.rs` checks that a scrape has no family without it.
+const HELP: &[(&str, &str)] = &[
+    (
+        "authhost_build_info",
+        "Always 1; the labels name the version and the git commit of this build.",
+    ),
+    (
+        REQUESTS,
+        "HTTP requests answered, by route template and status.",
+    ),
+    (
+        DURATION,
+        "Time from request head to answer, by route template, in seconds.",
+    ),
+    (
+        "authhost_connections_refused_total",
+        "Connections closed unanswered, by reason (per_client: over server.max_connections_per_client).",
+    ),
+    (
+        "authhost_tokens_issued_total",
+        "Tokens handed out, by kind (user: logins and `authhost token`; permission: authorize and token exchange, cached or newly signed).",
+    ),
+    (
+        "authhost_tokens_refused_total",
+        "User tokens refused, by reason (malformed, bad_signature, expired, unknown_key, wrong_type, wrong_algorithm, invalid_claims, revoked, unknown_user, disabled).",
+    ),
+    (
+        "authhost_cache_hits_total",
+        "Cache lookups that found their entry, by cache (users, verified_tokens, permission_tokens).",
+    ),
+    (
+        "authhost_cache_misses_total",
+        "Cache lookups that did not find their entry, by cache.",
+    ),
+    (
+        "authhost_cache_bytes",
+        "Bytes a cache holds by its own weighing, by cache (each is bounded by its [caches] budget).",
+    ),
+    (
+        "authhost_db_pool_connections",
+        "Database pool connections, by state (in_use, idle).",
+    ),
+    (
+        "authhost_db_pool_max_connections",
+        "The database pool's size limit (database.max_connections); in_use at this value means requests wait for a connection.",
+    ),
+    (
+        "authhost_db_errors_total",
+        "Database errors seen by requests and background work, by kind (acquire_timeout, connection, query).",
+    ),
+    ("authhost_logins_total", "Completed logins, by provider."),
+    (
+        "authhost_login_failures_total",
+        "Logins that ended in an error redirect, by provider and error code.",
+    ),
+    (
+        "authhost_login_starts_refused_total",
+        "Login starts refused by the pending-login limits, by reason (client, total).",
+    ),
+    (
+        "authhost_plugin_calls_total",
+        "get_permissions calls, by service alias and outcome (ok, error, panic, invalid, not_implemented, timeout, busy, crash).",
+    ),
+    (
+        "authhost_plugin_call_duration_seconds",
+        "get_permissions call time, by service alias, in seconds.",
+    ),
+    (
+        "authhost_hook_calls_total",
+        "Hook deliveries to extensions, by extension, hook and outcome.",
+    ),
+    (
+        "authhost_hook_events_total",
+        "Durable hook events, by outcome (delivered, retried, failed).",
+    ),
+    (
+        "authhost_hook_events_pending",
+        "Hook events waiting in the outbox (pending and not yet delivered).",
+    ),
+    (
+        "authhost_plugin_worker_restarts_total",
+        "Plugin worker process restarts, by plugin and reason (signal, exit, hung, protocol, start_failed).",
+    ),
+    (
+        "authhost_plugin_workers_up",
+        "Plugin worker processes running and answering.",
+    ),
+    (
+        "authhost_pool_busy_threads",
+        "Threads of a fixed pool busy now, by pool (plugin-call: in-process plugin calls; sign: RSA signatures).",
+    ),
+];
+
+fn describe() {
+    for (name, help) in HELP {
+        let kind = if name.ends_with("_total") {
+            Kind::Counter
+        } else if name.ends_with("_seconds") {
+            Kind::Histogram
+        } else {
+            Kind::Gauge
+        };
+        match kind {
+            Kind::Counter => metrics::describe_counter!(*name, *help),
+            Kind::Histogram => metrics::describe_histogram!(*name, *help),
+            Kind::Gauge => metrics::describe_gauge!(*name, *help),
+        }
+    }
+}
+
+enum Kind {
+    Counter,
+    Histogram,
+    Gauge,
 }
 
 /// Statuses whose request counters are kept as handles; any other status goes through the

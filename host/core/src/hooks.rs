@@ -235,6 +235,7 @@ pub async fn deliver_now(db: &DatabaseConnection, plugins: &Arc<PluginSet>, ids:
                 Err(e) => Err(e),
             };
             if let Err(e) = tried {
+                crate::db::count_error(&e);
                 tracing::error!(error = %e, event = id, "hook event stays queued: database error");
             }
         }
@@ -297,7 +298,10 @@ pub async fn run(
         let set = plugins();
         match deliver_due(&db, &set).await {
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "hook delivery round failed; retrying later"),
+            Err(e) => {
+                crate::db::count_error(&e);
+                tracing::warn!(error = %e, "hook delivery round failed; retrying later");
+            }
         }
         if let Ok(n) = pending(&db).await {
             gauge.set(n as f64);

@@ -15,6 +15,7 @@ pub mod login;
 pub mod plugins;
 pub mod redirects;
 pub mod sessions;
+pub mod stats;
 pub mod tokens;
 pub mod user_cache;
 pub mod users;

@@ -69,6 +69,8 @@ pub struct UserCache {
     /// exclusively around the bump and the removal. So a row read before a logout's UPDATE
     /// is either inserted before the removal (and removed by it) or not inserted at all.
     gate: RwLock<()>,
+    /// Lookups that found the user, and those that went to the database.
+    pub stats: crate::stats::CacheStats,
 }
 
 impl UserCache {
@@ -87,6 +89,7 @@ impl UserCache {
             cache,
             generation: AtomicU64::new(0),
             gate: RwLock::new(()),
+            stats: crate::stats::CacheStats::default(),
         }
     }
 
@@ -101,7 +104,7 @@ impl UserCache {
         db: &DatabaseConnection,
         id: &str,
     ) -> Result<Option<Arc<CachedUser>>, DbErr> {
-        if let Some(user) = self.cached(id) {
+        if let Some(user) = self.stats.record(self.cached(id)) {
             return Ok(Some(user));
         }
         let ticket = self.ticket();

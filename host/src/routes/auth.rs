@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 
 use crate::app::{App, SharedApp};
 use crate::http::{ApiError, Params, for_user, found};
+use crate::stats::Refusal;
 use crate::tokens::MAX_SERVICE_LEN;
 use crate::user_cache::CachedUser;
 use crate::users::{self, UsernameError};
@@ -30,7 +31,16 @@ pub(crate) async fn authenticated_user(
         }
     };
     let user = app.user_cache.get(&app.db, &verified.userid).await?;
-    Ok(user.filter(|u| users::token_still_valid(u, verified.issued_at)))
+    let refusal = match &user {
+        None => Some(Refusal::UnknownUser),
+        Some(u) if !users::token_still_valid(u, verified.issued_at) => Some(Refusal::Revoked),
+        Some(_) => None,
+    };
+    if let Some(why) = refusal {
+        app.tokens.stats.refused(why);
+        return Ok(None);
+    }
+    Ok(user)
 }
 
 pub async fn check(State(app): State<SharedApp>, params: Params) -> Result<Response, ApiError> {
@@ -93,9 +103,11 @@ pub async fn update(State(app): State<SharedApp>, params: Params) -> Result<Resp
         return Ok(failure("Not authenticated"));
     };
     let Some(user) = users::get(&app.db, &verified.userid).await? else {
+        app.tokens.stats.refused(Refusal::UnknownUser);
         return Ok(failure(&UsernameError::UnknownUser.to_string()));
     };
     if !users::token_still_valid(&user, verified.issued_at) {
+        app.tokens.stats.refused(Refusal::Revoked);
         return Ok(failure("Not authenticated"));
     }
     // Other profile fields are ignored, as in the original.

@@ -82,6 +82,7 @@ impl AppService {
         if !users::token_still_valid(&user, verified.issued_at) {
             return None;
         }
+        inner.app.user_cache.stats.hit();
         let mut response = Response::new(Body::from(user.check_body.clone()));
         let headers = response.headers_mut();
         headers.insert(

@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::SharedApp;
+use crate::app::{App, SharedApp};
 use crate::http::json_response;
 
 /// The JWKS with `Cache-Control: public, max-age` (`keys.jwks_max_age_seconds`) and an
@@ -51,6 +51,7 @@ pub async fn readyz(State(app): State<SharedApp>) -> Response {
             &json!({ "status": "ready", "database": "ok" }),
         ),
         Err(e) => {
+            crate::db::count_error(&e);
             tracing::warn!(error = %e, "readiness: database not reachable");
             json_response(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -61,10 +62,57 @@ pub async fn readyz(State(app): State<SharedApp>) -> Response {
 }
 
 pub async fn metrics(State(app): State<SharedApp>) -> Response {
+    refresh(&app);
     app.metrics.run_upkeep();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render(),
     )
         .into_response()
+}
+
+/// Brings the figures read at scrape time up to date: the counts the core keeps as atomics,
+/// cache sizes, the database pool, the process.
+fn refresh(app: &App) {
+    use metrics::{counter, gauge};
+    let stats = &app.tokens.stats;
+    let issued = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+    counter!("authhost_tokens_issued_total", "kind" => "user")
+        .absolute(issued(&stats.user_tokens_issued));
+    counter!("authhost_tokens_issued_total", "kind" => "permission")
+        .absolute(issued(&stats.permission_tokens_issued));
+    for (why, n) in stats.refusals() {
+        counter!("authhost_tokens_refused_total", "reason" => why.label()).absolute(n);
+    }
+    let (permission_bytes, verified_bytes) = app.tokens.cache_bytes();
+    let caches = [
+        (
+            "users",
+            app.user_cache.stats.get(),
+            app.user_cache.weighted_size(),
+        ),
+        (
+            "verified_tokens",
+            stats.verified_cache.get(),
+            verified_bytes,
+        ),
+        (
+            "permission_tokens",
+            stats.permission_cache.get(),
+            permission_bytes,
+        ),
+    ];
+    for (cache, (hits, misses), bytes) in caches {
+        counter!("authhost_cache_hits_total", "cache" => cache).absolute(hits);
+        counter!("authhost_cache_misses_total", "cache" => cache).absolute(misses);
+        // Bytes of a bounded cache: far below 2^53, exact as an f64.
+        #[allow(clippy::cast_precision_loss)]
+        gauge!("authhost_cache_bytes", "cache" => cache).set(bytes as f64);
+    }
+    if let Some(pool) = crate::db::pool_state(&app.db) {
+        gauge!("authhost_db_pool_connections", "state" => "in_use").set(f64::from(pool.in_use));
+        gauge!("authhost_db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
+        gauge!("authhost_db_pool_max_connections").set(f64::from(pool.max));
+    }
+    crate::metrics::process_collector().collect();
 }

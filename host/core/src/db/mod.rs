@@ -35,6 +35,56 @@ pub async fn connect(url: &str, max_connections: Option<u32>) -> Result<Database
     Ok(db)
 }
 
+/// The connection pool as `/metrics` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// The pool's state now; `None` for a connection that is not a pool (mock, proxy).
+pub fn pool_state(db: &DatabaseConnection) -> Option<PoolState> {
+    let idle = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    // The getters panic on another backend: ask only for the one the connection is.
+    let (size, idle, max) = match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            (
+                pool.size(),
+                idle(pool.num_idle()),
+                pool.options().get_max_connections(),
+            )
+        }
+        DbBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (
+                pool.size(),
+                idle(pool.num_idle()),
+                pool.options().get_max_connections(),
+            )
+        }
+        _ => return None,
+    };
+    Some(PoolState {
+        in_use: size.saturating_sub(idle),
+        idle,
+        max,
+    })
+}
+
+/// Counts a database error in `authhost_db_errors_total` by kind: `acquire_timeout` (every
+/// pooled connection stayed busy past the acquire timeout), `connection` (the server is gone or
+/// refused), `query` (anything else).
+pub fn count_error(e: &DbErr) {
+    let kind = match e {
+        DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout) => "acquire_timeout",
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => "connection",
+        _ => "query",
+    };
+    metrics::counter!("authhost_db_errors_total", "kind" => kind).increment(1);
+}
+
 /// Applies pending migrations (also adopts an original dgp-oauth2 database).
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await

@@ -46,7 +46,7 @@ impl TokenService {
         }
         let data = outcome
             .ok_or(TokenError::UnknownKey)?
-            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+            .map_err(|e| TokenError::from_jwt(&e))?;
         let last_second = i64::try_from(data.claims.exp).unwrap_or(i64::MAX);
         let verified = VerifiedUser {
             userid: data.claims.userid,

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::{PermissionClaims, TokenError, TokenService, UserClaims, UserTokenAlgorithm, now};
 use crate::keys::KeyError;
+use crate::stats::bump;
 
 impl TokenService {
     fn sign(
@@ -53,11 +54,13 @@ impl TokenService {
             iss: self.issuer.clone(),
             typ: Some("user".into()),
         };
-        self.sign(
+        let token = self.sign(
             &self.user_header,
             &claims,
             self.user_alg == UserTokenAlgorithm::Rs256,
-        )
+        )?;
+        bump(&self.stats.user_tokens_issued);
+        Ok(token)
     }
 
     fn permission_cache_key(
@@ -77,7 +80,10 @@ impl TokenService {
         permissions: &serde_json::Value,
     ) -> Option<(String, i64)> {
         let cache = self.permission_cache.as_ref()?;
-        cache.get(&Self::permission_cache_key(userid, service, permissions))
+        let hit = cache.get(&Self::permission_cache_key(userid, service, permissions));
+        let hit = self.stats.permission_cache.record(hit)?;
+        bump(&self.stats.permission_tokens_issued);
+        Some(hit)
     }
 
     /// Signs a new permission token, the one `authorize` hands out (RS256, no `aud`; RSA costs
@@ -99,6 +105,7 @@ impl TokenService {
             iss: &self.issuer,
         };
         let minted = (self.sign(&self.permission_header, &claims, true)?, exp);
+        bump(&self.stats.permission_tokens_issued);
         if let Some(cache) = &self.permission_cache {
             let key = Self::permission_cache_key(userid, service, permissions);
             cache.insert(key, minted.clone());

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::keys::KeyRing;
+use crate::stats::{Refusal, TokenStats};
 
 mod legacy;
 mod mint;
@@ -48,12 +49,48 @@ pub enum TokenError {
     UnknownKey,
     #[error("token signed with an algorithm this host does not accept")]
     WrongAlgorithm,
+    #[error("token expired")]
+    Expired,
+    #[error("bad token signature")]
+    BadSignature,
     #[error("invalid token: {0}")]
     Invalid(String),
     #[error("not a user token")]
     NotAUserToken,
     #[error("signing failed")]
     Signing,
+}
+
+impl TokenError {
+    /// A jsonwebtoken verdict, sorted by what operators count.
+    fn from_jwt(e: &jsonwebtoken::errors::Error) -> TokenError {
+        use jsonwebtoken::errors::ErrorKind;
+        match e.kind() {
+            ErrorKind::ExpiredSignature => TokenError::Expired,
+            ErrorKind::InvalidSignature => TokenError::BadSignature,
+            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                TokenError::WrongAlgorithm
+            }
+            ErrorKind::InvalidToken
+            | ErrorKind::Base64(_)
+            | ErrorKind::Json(_)
+            | ErrorKind::Utf8(_) => TokenError::Malformed,
+            _ => TokenError::Invalid(e.to_string()),
+        }
+    }
+
+    /// The `reason` a refusal is counted under.
+    pub fn refusal(&self) -> Refusal {
+        match self {
+            TokenError::Malformed => Refusal::Malformed,
+            TokenError::UnknownKey => Refusal::UnknownKey,
+            TokenError::WrongAlgorithm => Refusal::WrongAlgorithm,
+            TokenError::Expired => Refusal::Expired,
+            TokenError::BadSignature => Refusal::BadSignature,
+            TokenError::NotAUserToken => Refusal::WrongType,
+            TokenError::Invalid(_) | TokenError::Signing => Refusal::InvalidClaims,
+        }
+    }
 }
 
 /// Claims of a user token.
@@ -115,6 +152,8 @@ pub struct TokenService {
     legacy_decoding: Vec<DecodingKey>,
     user_header: String,
     permission_header: String,
+    /// Tokens issued and refused, cache lookups (exported by `/metrics`).
+    pub stats: TokenStats,
 }
 
 fn b64_json(value: &serde_json::Value) -> String {
@@ -174,6 +213,7 @@ impl TokenService {
                 &serde_json::json!({"alg": "RS256", "kid": kid, "typ": "JWT"}),
             ),
             keys,
+            stats: TokenStats::default(),
         }
     }
 
@@ -218,6 +258,8 @@ impl TokenService {
             &validation,
         )
         .map_err(|e| format!("permission token: {e}"))?;
+        // It runs once, before serving: its tokens are not traffic.
+        self.stats.forget();
         Ok(())
     }
 }

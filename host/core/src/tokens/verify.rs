@@ -6,7 +6,16 @@ use super::*;
 impl TokenService {
     /// Verifies a user token: algorithm pinned to the key named by `kid`, `exp`, `iss` and
     /// `typ: "user"` required. Revocation (the user's last logout) is the caller's check.
+    /// A refusal is counted by its reason.
     pub fn verify_user_token(&self, token: &str) -> Result<VerifiedUser, TokenError> {
+        let verdict = self.verify_uncounted(token);
+        if let Err(e) = &verdict {
+            self.stats.refused(e.refusal());
+        }
+        verdict
+    }
+
+    fn verify_uncounted(&self, token: &str) -> Result<VerifiedUser, TokenError> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
@@ -40,7 +49,7 @@ impl TokenService {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return None;
         }
-        if let Some(verified) = self.seen_before(token) {
+        if let Some(verified) = self.stats.verified_cache.record(self.seen_before(token)) {
             return Some(verified);
         }
         let accepted = self.accept_own_hs256(token)?;
@@ -144,7 +153,7 @@ impl TokenService {
         validation.validate_aud = false;
         validation.leeway = VERIFY_LEEWAY_SECONDS.unsigned_abs();
         let data = jsonwebtoken::decode::<UserClaims>(token, key, &validation)
-            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+            .map_err(|e| TokenError::from_jwt(&e))?;
         if data.claims.typ.as_deref() != Some("user") {
             return Err(TokenError::NotAUserToken);
         }
