@@ -339,6 +339,61 @@ fn plugins_lists_the_configured_set() {
 }
 
 #[test]
+fn relative_paths_are_taken_from_the_config_file_folder_not_the_working_directory() {
+    let conf = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    // The plugin lives beside the configuration, found through a relative `plugins.dirs`.
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_authhost")).parent().unwrap();
+    let library = [
+        bin_dir.join("libsample_permission_provider.so"),
+        bin_dir.join("deps/libsample_permission_provider.so"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .expect("the sample provider is built beside the binary");
+    std::fs::create_dir(conf.path().join("plugins")).unwrap();
+    std::fs::copy(
+        &library,
+        conf.path().join("plugins/libsample_permission_provider.so"),
+    )
+    .unwrap();
+    let config = conf.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[server]\ndata_dir = \"data\"\n[database]\nurl = \"sqlite://data/a.db?mode=rwc\"\n\
+         [plugins]\ndirs = [\"plugins\"]\nservices = \"example:sample_permission_provider\"\n\
+         [providers.dev]\nenabled = true\n",
+    )
+    .unwrap();
+    let out = authhost()
+        .env_remove("AUTHHOST_PLUGIN_PATH")
+        .current_dir(elsewhere.path())
+        .arg("--config")
+        .arg(&config)
+        .arg("plugins")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&conf.path().join("plugins").display().to_string()),
+        "the plugin was not found beside the configuration:\n{text}"
+    );
+    // The development key pair and the database went beside the configuration too.
+    assert!(
+        conf.path().join("data/dev-private.pem").is_file(),
+        "{stderr}"
+    );
+    assert!(conf.path().join("data/a.db").is_file(), "{stderr}");
+    let stray: Vec<_> = std::fs::read_dir(elsewhere.path()).unwrap().collect();
+    assert!(
+        stray.is_empty(),
+        "files written to the working directory: {stray:?}"
+    );
+}
+
+#[test]
 fn hooks_lists_pending_and_failed_events_and_requeues() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "");

@@ -14,6 +14,7 @@ impl Config {
     /// Reads the file (if any), applies the environment layers and validates the result.
     pub fn load(explicit: Option<&Path>, env: &EnvMap) -> Result<Config, ConfigErrors> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let mut base = None;
         if let Some((path, required)) = config_path(explicit, env) {
             if !path.exists() {
                 if required {
@@ -24,19 +25,25 @@ impl Config {
                 }
             } else {
                 figment = figment.merge(Toml::file_exact(&path));
+                base = path.parent().map(Path::to_path_buf);
             }
         }
-        Self::from_figment(figment, env)
+        Self::from_figment(figment, env, base.as_deref())
     }
 
     /// Parses configuration from TOML text plus the environment (tests and tools).
     pub fn from_toml_str(text: &str, env: &EnvMap) -> Result<Config, ConfigErrors> {
         let figment =
             Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text));
-        Self::from_figment(figment, env)
+        Self::from_figment(figment, env, None)
     }
 
-    fn from_figment(figment: Figment, env: &EnvMap) -> Result<Config, ConfigErrors> {
+    /// `base`: the folder of the configuration file, which relative paths are taken from.
+    fn from_figment(
+        figment: Figment,
+        env: &EnvMap,
+        base: Option<&Path>,
+    ) -> Result<Config, ConfigErrors> {
         let figment = figment
             .merge(AuthhostEnv(env.clone()))
             .merge(OriginalEnv(env.clone()));
@@ -60,6 +67,9 @@ impl Config {
             }
         };
         let mut config = config.normalized();
+        if let Some(base) = base {
+            config.resolve_paths(base);
+        }
         if let Some(path) = env.get("AUTHHOST_PLUGIN_PATH") {
             config.plugins.search_path = path
                 .split(':')

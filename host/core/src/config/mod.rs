@@ -10,6 +10,7 @@
 mod kinds;
 mod lists;
 mod load;
+mod paths;
 mod redact;
 mod sources;
 mod validate;

@@ -20,9 +20,46 @@ impl Config {
                 redact_secret_looking(settings);
             }
         }
+        // The database URL shows all but its password (a SQLite path has none).
+        if let Some(url) = value
+            .get_mut("database")
+            .and_then(toml::Value::as_table_mut)
+            .and_then(|db| db.get_mut("url"))
+        {
+            *url = toml::Value::String(without_password(self.database.url.expose()));
+        }
         toml::to_string_pretty(&value)
             .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }
+}
+
+/// `url` with its password (and a `password` query parameter) replaced by `REDACTED`; a text
+/// that is not a URL is all redacted, since where a password sits in it is unknown.
+pub fn without_password(url: &str) -> String {
+    if url.trim().is_empty() {
+        return String::new();
+    }
+    let Ok(mut parsed) = url::Url::parse(url.trim()) else {
+        return "<redacted>".into();
+    };
+    if parsed.password().is_some() && parsed.set_password(Some("REDACTED")).is_err() {
+        return "<redacted>".into();
+    }
+    if parsed.query_pairs().any(|(k, _)| looks_secret(&k)) {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if looks_secret(&k) {
+                    "REDACTED".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 /// Whether a plugin setting's name looks like it holds a secret: it contains `secret`,

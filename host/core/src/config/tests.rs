@@ -338,3 +338,80 @@ fn service_lists_follow_the_original_syntax() {
     assert!(parse_services("a:x;a:y").is_err());
     assert_eq!(parse_extensions("x; y;;").expect("valid"), vec!["x", "y"]);
 }
+
+#[test]
+fn relative_paths_of_a_config_file_are_relative_to_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    std::fs::write(
+        &file,
+        "[server]\ndata_dir = \"state\"\n[database]\nurl = \"sqlite://state/a.db?mode=rwc\"\n\
+         [keys]\nprivate_key_file = \"keys/private.pem\"\npublic_key_file = \"/etc/authhost/public.pem\"\n\
+         retired_private_key_files = [\"keys/old.pem\"]\n[plugins]\ndirs = [\"plugins\", \"/opt/plugins\"]\n",
+    )
+    .unwrap();
+    let c = Config::load(Some(&file), &env(&[])).unwrap();
+    let d = dir.path();
+    assert_eq!(c.server.data_dir, d.join("state"));
+    assert_eq!(
+        c.database_url(),
+        format!("sqlite://{}/state/a.db?mode=rwc", d.display())
+    );
+    assert_eq!(c.keys.private_key_file, Some(d.join("keys/private.pem")));
+    assert_eq!(
+        c.keys.public_key_file,
+        Some(std::path::PathBuf::from("/etc/authhost/public.pem"))
+    );
+    assert_eq!(c.keys.retired_private_key_files, [d.join("keys/old.pem")]);
+    assert_eq!(
+        c.plugins.dirs,
+        [d.join("plugins"), std::path::PathBuf::from("/opt/plugins")]
+    );
+    // Without a file (tests, tools), paths stay as written.
+    let c = Config::from_toml_str("[server]\ndata_dir = \"state\"\n", &env(&[])).unwrap();
+    assert_eq!(c.server.data_dir, std::path::PathBuf::from("state"));
+}
+
+#[test]
+fn sqlite_urls_move_under_the_config_folder_only_when_relative() {
+    let base = std::path::Path::new("/srv/authhost");
+    let cases = [
+        (
+            "sqlite://data/a.db?mode=rwc",
+            Some("sqlite:///srv/authhost/data/a.db?mode=rwc"),
+        ),
+        ("sqlite:a.db", Some("sqlite:///srv/authhost/a.db")),
+        ("sqlite:///var/lib/a.db", None),
+        ("sqlite::memory:", None),
+        ("postgres://u@db/auth", None),
+    ];
+    for (url, expected) in cases {
+        assert_eq!(paths::sqlite_under(base, url).as_deref(), expected, "{url}");
+    }
+}
+
+#[test]
+fn the_database_url_is_shown_without_its_password_only() {
+    let show = |url: &str| {
+        let c =
+            Config::from_toml_str(&format!("[database]\nurl = \"{url}\"\n"), &env(&[])).unwrap();
+        let text = c.to_redacted_toml();
+        text.lines()
+            .find(|l| l.starts_with("url = "))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        show("sqlite://data/a.db?mode=rwc"),
+        "url = \"sqlite://data/a.db?mode=rwc\""
+    );
+    assert_eq!(
+        show("postgres://auth:hunter2@db.example:5432/auth"),
+        "url = \"postgres://auth:REDACTED@db.example:5432/auth\""
+    );
+    assert_eq!(
+        show("postgres://db.example/auth?user=auth&password=hunter2&sslmode=require"),
+        "url = \"postgres://db.example/auth?user=auth&password=REDACTED&sslmode=require\""
+    );
+    assert_eq!(redact::without_password("not a url: hunter2"), "<redacted>");
+}
