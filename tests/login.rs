@@ -549,3 +549,21 @@ async fn a_cookie_that_is_not_text_does_not_hide_the_binding() {
     assert!(param(&q, "jwt").is_some(), "{q:?}");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_account_gets_an_error_and_no_token_from_an_upstream_login() {
+    let (s, _gh) = start().await;
+    let q = finish(&s, &to_callback(&s, "private").await).await;
+    assert!(param(&q, "jwt").is_some());
+    let id = md5_hex("private@example.org");
+    let user = authhost::users::get(&s.app.db, &id).await.unwrap().unwrap();
+    s.app.sessions().disable(&user).await.unwrap();
+    let q = finish(&s, &to_callback(&s, "private").await).await;
+    assert_eq!(param(&q, "error"), Some("account_disabled"), "{q:?}");
+    assert_eq!(param(&q, "jwt"), None);
+    // Nothing of the refused login was kept.
+    let after = authhost::users::get(&s.app.db, &id).await.unwrap().unwrap();
+    assert_eq!(after.last_login, user.last_login);
+    assert!(after.disabled_at.is_some());
+    s.stop().await;
+}

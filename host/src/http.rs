@@ -59,6 +59,9 @@ impl From<crate::sessions::SessionError> for ApiError {
         match e {
             crate::sessions::SessionError::Database(e) => ApiError::Database(e),
             crate::sessions::SessionError::Token(e) => ApiError::Internal(e.to_string()),
+            crate::sessions::SessionError::Disabled => {
+                ApiError::BadRequest("the account is disabled".into())
+            }
         }
     }
 }

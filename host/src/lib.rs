@@ -19,3 +19,4 @@ pub mod logging;
 pub mod metrics;
 pub mod routes;
 pub mod server;
+pub mod user_admin;

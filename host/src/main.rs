@@ -61,6 +61,11 @@ enum Command {
         #[command(subcommand)]
         action: Option<HooksAction>,
     },
+    /// Operators' account commands: list, show, disable, enable, logout, delete.
+    Users {
+        #[command(subcommand)]
+        action: authhost::user_admin::UsersAction,
+    },
     /// Internal: serve one plugin library for the host that started this process, over fd 3.
     #[command(hide = true)]
     PluginWorker {
@@ -128,6 +133,10 @@ fn main() -> ExitCode {
             Command::Plugins => plugins(config).await,
             Command::Keys => keys(&config),
             Command::Hooks { action } => hooks(config, action).await,
+            Command::Users { action } => match build(config).await {
+                Ok(app) => authhost::user_admin::run(&app, action).await,
+                Err(code) => code,
+            },
             Command::Config => {
                 print!("{}", config.to_redacted_toml());
                 ExitCode::SUCCESS

@@ -9,6 +9,7 @@ mod m20261127_000001_users;
 mod m20261127_000002_login_states;
 mod m20261130_000003_login_binding;
 mod m20261130_000004_hook_events;
+mod m20261130_000005_user_disabled;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_login_states::Migration),
             Box::new(m20261130_000003_login_binding::Migration),
             Box::new(m20261130_000004_hook_events::Migration),
+            Box::new(m20261130_000005_user_disabled::Migration),
         ]
     }
 }

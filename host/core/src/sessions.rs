@@ -20,6 +20,9 @@ pub enum SessionError {
     Database(#[from] DbErr),
     #[error("token: {0}")]
     Token(#[from] TokenError),
+    /// An operator disabled the account (`authhost users disable`): no login, no token.
+    #[error("the account is disabled")]
+    Disabled,
 }
 
 /// The services a session touches.
@@ -40,6 +43,10 @@ impl Sessions<'_> {
     ) -> Result<(User, String), SessionError> {
         let txn = self.db.begin().await?;
         let (user, created) = users::upsert_on_login(&txn, profile).await?;
+        if user.disabled_at.is_some() {
+            // Nothing of the attempt is kept: the transaction rolls back when dropped.
+            return Err(SessionError::Disabled);
+        }
         let mut events = Vec::new();
         if created {
             events.push((Hook::NewUser, users::hook_view(&user, true)));
@@ -67,6 +74,7 @@ impl Sessions<'_> {
         days: Option<u32>,
     ) -> Result<String, SessionError> {
         let user = match users::get(self.db, &users::user_id_for_email(email)).await? {
+            Some(u) if u.disabled_at.is_some() => return Err(SessionError::Disabled),
             Some(u) => u,
             None => {
                 let profile = LoginProfile {
@@ -95,10 +103,46 @@ impl Sessions<'_> {
 
     /// Revokes every token of `user` issued until now and fires `on_user_logout`.
     pub async fn logout(&self, user: &User) -> Result<(), SessionError> {
+        self.end(user, false).await
+    }
+
+    /// `authhost users disable`: marks the account disabled and revokes every token issued so
+    /// far (so enabling it later brings none of them back), firing `on_user_logout`.
+    pub async fn disable(&self, user: &User) -> Result<(), SessionError> {
+        self.end(user, true).await
+    }
+
+    /// A logout, and with `disable` the account's disabling, in one transaction.
+    async fn end(&self, user: &User, disable: bool) -> Result<(), SessionError> {
+        let now = crate::tokens::now();
         let txn = self.db.begin().await?;
-        users::revoke_tokens(&txn, user, crate::tokens::now()).await?;
+        if disable {
+            users::set_disabled(&txn, &user.id, Some(now)).await?;
+        }
+        users::revoke_tokens(&txn, user, now).await?;
         let events = [(Hook::UserLogout, users::hook_view(user, false))];
         let queued = self.enqueue(&txn, &user.id, &events).await?;
+        txn.commit().await?;
+        self.user_cache.invalidate(&user.id);
+        hooks::deliver_now(self.db, &self.plugins, &queued).await;
+        Ok(())
+    }
+
+    /// `authhost users enable`: the account may log in again (its old tokens stay revoked).
+    pub async fn enable(&self, user: &User) -> Result<(), SessionError> {
+        users::set_disabled(self.db, &user.id, None).await?;
+        self.user_cache.invalidate(&user.id);
+        Ok(())
+    }
+
+    /// `authhost users delete`: fires `on_user_logout` (the event carries the profile, so it is
+    /// delivered after the row is gone) and removes the row, in one transaction. A later login
+    /// with the same e-mail creates a new account (and `on_new_user`).
+    pub async fn delete(&self, user: &User) -> Result<(), SessionError> {
+        let txn = self.db.begin().await?;
+        let events = [(Hook::UserLogout, users::hook_view(user, false))];
+        let queued = self.enqueue(&txn, &user.id, &events).await?;
+        users::delete(&txn, &user.id).await?;
         txn.commit().await?;
         self.user_cache.invalidate(&user.id);
         hooks::deliver_now(self.db, &self.plugins, &queued).await;

@@ -166,6 +166,7 @@ mod tests {
             join_date: None,
             last_login: None,
             tokens_valid_after: None,
+            disabled_at: None,
         }))
     }
 

@@ -2,14 +2,16 @@
 
 use chrono::{NaiveDateTime, SecondsFormat, TimeZone, Utc};
 use md5::{Digest, Md5};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, Func, LikeExpr, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, SqlErr,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, SqlErr,
 };
 use serde_json::{Map, Value, json};
 
 use crate::db::user::{self, Entity as Users, Model as User};
+use crate::stats::Refusal;
 
 /// The original's user id: md5 hex of the e-mail exactly as the upstream gives it.
 pub fn user_id_for_email(email: &str) -> String {
@@ -37,14 +39,24 @@ pub async fn find_by_username(
         .await
 }
 
-/// Is this token's `iat` still valid for the user (not revoked by a logout)?
+/// Is this token's `iat` still valid for the user (not revoked by a logout, the user not
+/// disabled)?
 pub fn token_still_valid(user: &User, issued_at: Option<i64>) -> bool {
-    match (user.tokens_valid_after, issued_at) {
+    token_refusal(user, issued_at).is_none()
+}
+
+/// Why a verified token of `user` is no longer accepted, if it is not.
+pub fn token_refusal(user: &User, issued_at: Option<i64>) -> Option<Refusal> {
+    if user.disabled_at.is_some() {
+        return Some(Refusal::Disabled);
+    }
+    let valid = match (user.tokens_valid_after, issued_at) {
         (None, _) => true,
         (Some(after), Some(iat)) => iat > after,
         // The original's tokens carry no `iat`: any logout revokes them.
         (Some(_), None) => false,
-    }
+    };
+    (!valid).then_some(Refusal::Revoked)
 }
 
 /// What an upstream (or the dev form, or `authhost token`) says about a person.
@@ -75,6 +87,7 @@ pub async fn upsert_on_login(
         join_date: Set(Some(now)),
         last_login: Set(Some(now)),
         tokens_valid_after: NotSet,
+        disabled_at: NotSet,
     };
     let inserted = Users::insert(new)
         .on_conflict(OnConflict::column(user::Column::Id).do_nothing().to_owned())
@@ -270,4 +283,92 @@ mod tests {
             assert!(!valid_username(bad), "{bad}");
         }
     }
+}
+
+/// Why `find` named no single user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FindError {
+    #[error("no user has this id, username or e-mail")]
+    NotFound,
+    #[error("several users have this e-mail (ignoring case): {}; name one by id", .0.join(", "))]
+    Ambiguous(Vec<String>),
+}
+
+/// The user an operator names: by id, else by username, else by e-mail (ignoring case; the
+/// id is the md5 of the e-mail exactly as the upstream gave it, so its case may differ).
+pub async fn find(db: &DatabaseConnection, who: &str) -> Result<Result<User, FindError>, DbErr> {
+    let who = who.trim();
+    if let Some(user) = get(db, who).await? {
+        return Ok(Ok(user));
+    }
+    if let Some(user) = find_by_username(db, who).await? {
+        return Ok(Ok(user));
+    }
+    let mut by_email = Users::find()
+        .filter(sea_orm::sea_query::ExprTrait::eq(
+            Expr::expr(Func::lower(Expr::col(user::Column::Email))),
+            who.to_lowercase(),
+        ))
+        .all(db)
+        .await?;
+    Ok(match by_email.len() {
+        0 => Err(FindError::NotFound),
+        1 => by_email.pop().ok_or(FindError::NotFound),
+        _ => Err(FindError::Ambiguous(
+            by_email.into_iter().map(|u| u.id).collect(),
+        )),
+    })
+}
+
+/// Users whose id, username, e-mail or name contains `query` (ignoring case), by id; at most
+/// `limit`.
+pub async fn list(
+    db: &DatabaseConnection,
+    query: Option<&str>,
+    limit: u64,
+) -> Result<Vec<User>, DbErr> {
+    let mut select = Users::find().order_by_asc(user::Column::Id).limit(limit);
+    if let Some(q) = query.map(str::trim).filter(|q| !q.is_empty()) {
+        // `\` escapes the pattern's own wildcards, so `_` and `%` in the query match themselves.
+        let escaped = q
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let pattern = format!("%{escaped}%");
+        let contains = |column: user::Column| {
+            sea_orm::sea_query::ExprTrait::like(
+                Expr::expr(Func::lower(Expr::col(column))),
+                LikeExpr::new(pattern.clone()).escape('\\'),
+            )
+        };
+        select = select.filter(
+            Condition::any()
+                .add(contains(user::Column::Id))
+                .add(contains(user::Column::Username))
+                .add(contains(user::Column::Email))
+                .add(contains(user::Column::Name)),
+        );
+    }
+    select.all(db).await
+}
+
+/// Marks the user disabled since `at`, or active again with `None`.
+pub async fn set_disabled(
+    db: &impl ConnectionTrait,
+    id: &str,
+    at: Option<i64>,
+) -> Result<(), DbErr> {
+    Users::update_many()
+        .col_expr(user::Column::DisabledAt, Expr::value(at))
+        .filter(user::Column::Id.eq(id.to_string()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Removes the user's row.
+pub async fn delete(db: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {
+    Users::delete_by_id(id.to_string()).exec(db).await?;
+    Ok(())
 }

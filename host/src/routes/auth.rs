@@ -33,8 +33,7 @@ pub(crate) async fn authenticated_user(
     let user = app.user_cache.get(&app.db, &verified.userid).await?;
     let refusal = match &user {
         None => Some(Refusal::UnknownUser),
-        Some(u) if !users::token_still_valid(u, verified.issued_at) => Some(Refusal::Revoked),
-        Some(_) => None,
+        Some(u) => users::token_refusal(u, verified.issued_at),
     };
     if let Some(why) = refusal {
         app.tokens.stats.refused(why);
@@ -106,8 +105,8 @@ pub async fn update(State(app): State<SharedApp>, params: Params) -> Result<Resp
         app.tokens.stats.refused(Refusal::UnknownUser);
         return Ok(failure(&UsernameError::UnknownUser.to_string()));
     };
-    if !users::token_still_valid(&user, verified.issued_at) {
-        app.tokens.stats.refused(Refusal::Revoked);
+    if let Some(why) = users::token_refusal(&user, verified.issued_at) {
+        app.tokens.stats.refused(why);
         return Ok(failure("Not authenticated"));
     }
     // Other profile fields are ignored, as in the original.

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use crate::app::{App, SharedApp};
 use crate::http::{ApiError, Params, for_user, found};
 use crate::redirects::merge_query_param;
+use crate::sessions::SessionError;
 use crate::users::LoginProfile;
 
 /// `next` after the allowlist (default: this host's `check`, which then shows the profile).
@@ -102,7 +103,18 @@ pub async fn submit(State(app): State<SharedApp>, params: Params) -> Result<Resp
         avatar_url: None,
         provider_id: format!("dev:{email}"),
     };
-    let (user, token) = app.sessions().complete_login(&profile).await?;
+    let (user, token) = match app.sessions().complete_login(&profile).await {
+        Ok(done) => done,
+        // As every login that fails: back to `next` with the error, no token.
+        Err(SessionError::Disabled) => {
+            return Ok(found(&merge_query_param(
+                &next,
+                "error",
+                "account_disabled",
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(for_user(
         found(&merge_query_param(&next, "jwt", &token)),
         &user.id,

@@ -1,4 +1,4 @@
-//! The `users` table: the original's columns plus last login and logout time.
+//! The `users` table: the original's columns plus last login, logout and disable times.
 
 use sea_orm::entity::prelude::*;
 
@@ -19,6 +19,10 @@ pub struct Model {
     pub last_login: Option<DateTime>,
     /// Unix seconds of the last logout: tokens issued at or before it are revoked.
     pub tokens_valid_after: Option<i64>,
+    /// Unix seconds when an operator disabled the account (`authhost users disable`); `None`
+    /// for an active one. A disabled user's tokens are refused and their logins end with
+    /// `error=account_disabled`.
+    pub disabled_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

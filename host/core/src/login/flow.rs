@@ -27,7 +27,7 @@ use super::{LoginError, UpstreamProfile, Upstreams};
 use crate::config::LoginConfig;
 use crate::db::login_state::{self, Entity as LoginStates, Model as LoginState};
 use crate::redirects::{RedirectPolicy, merge_query_param};
-use crate::sessions::Sessions;
+use crate::sessions::{SessionError, Sessions};
 use crate::tokens::now;
 use crate::users::{self, LoginProfile};
 
@@ -336,7 +336,10 @@ impl Flow<'_> {
             .sessions
             .complete_login(&login)
             .await
-            .map_err(|e| LoginError::Server(e.to_string()))?;
+            .map_err(|e| match e {
+                SessionError::Disabled => LoginError::AccountDisabled,
+                e => LoginError::Server(e.to_string()),
+            })?;
         Ok(token)
     }
 

@@ -45,6 +45,8 @@ pub enum LoginError {
     Timeout,
     #[error("no verified e-mail")]
     UnverifiedEmail,
+    #[error("the account is disabled")]
+    AccountDisabled,
     #[error("internal error: {0}")]
     Server(String),
 }
@@ -59,6 +61,7 @@ impl LoginError {
             LoginError::Upstream(_) => "upstream_error",
             LoginError::Timeout => "upstream_timeout",
             LoginError::UnverifiedEmail => "unverified_email",
+            LoginError::AccountDisabled => "account_disabled",
             LoginError::Server(_) => "server_error",
         }
     }

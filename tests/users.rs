@@ -1,0 +1,204 @@
+//! Issue 13 (operators), user administration: `authhost users ...` run as a separate process
+//! against the database of a running server, as an operator would. A disabled user's tokens
+//! stop working within `user_cache_ms`, their logins end with `error=account_disabled`; logout
+//! revokes, delete removes the row after `on_user_logout` reached the extension.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use authhost_tests::{
+    Options, TestServer, base_toml, key_pair, md5_hex, plugin_dir, worker_program,
+};
+use serde_json::{Value, json};
+
+/// The server's cache of user rows: changes made by another process show within this.
+const USER_CACHE_MS: u64 = 300;
+
+/// `authhost --config CONFIG users ARGS...` against the server's database.
+fn users(s: &TestServer, args: &[&str]) -> Output {
+    let config = s.dir.path().join("cli.toml");
+    let audit = s.dir.path().join("audit.jsonl");
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[plugins.config.audit_log]\npath = \"{}\"\n",
+            base_toml(s.dir.path(), &s.db.url),
+            audit.display()
+        ),
+    )
+    .unwrap();
+    let (private, public) = key_pair(0);
+    Command::new(worker_program())
+        .arg("--config")
+        .arg(&config)
+        .arg("users")
+        .args(args)
+        .env("PRIVATE_KEY", private)
+        .env("PUBLIC_KEY", public)
+        .env("AUTHHOST_PLUGIN_PATH", plugin_dir())
+        .env("INSTALLED_EXTENSIONS", "audit_log")
+        .env("AUTHHOST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+async fn check(s: &TestServer, token: &str) -> bool {
+    s.get_json(&format!("check?jwt={token}")).await["authenticated"] == true
+}
+
+/// Waits (polling) until `check` gives `expected` for `token`; the time it took.
+async fn until_check(s: &TestServer, token: &str, expected: bool) -> Duration {
+    let started = Instant::now();
+    while check(s, token).await != expected {
+        assert!(
+            started.elapsed() < Duration::from_millis(USER_CACHE_MS * 10),
+            "check still {} after {:?}",
+            !expected,
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+/// The dev login's redirect for `email`: its `jwt`, or its `error`.
+async fn login(s: &TestServer, email: &str) -> Result<String, String> {
+    let r = s
+        .client
+        .post(s.url("login/dev"))
+        .form(&[("email", email), ("next", "https://app.example.org/done")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let location = reqwest::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let param = |name: &str| {
+        location
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    match (param("jwt"), param("error")) {
+        (Some(jwt), None) => Ok(jwt),
+        (None, Some(error)) => Err(error),
+        other => panic!("redirect with {other:?}: {location}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_list_show_disable_enable_logout_and_delete_users() {
+    let mut env = authhost::config::EnvMap::new();
+    env.insert(
+        "AUTHHOST_DATABASE__USER_CACHE_MS".into(),
+        USER_CACHE_MS.to_string(),
+    );
+    let s = TestServer::start_with(Options {
+        env,
+        ..Options::default()
+    })
+    .await;
+    let mallory = login(&s, "Mallory@Example.org").await.unwrap();
+    let alice = login(&s, "alice@example.org").await.unwrap();
+    let mallory_id = md5_hex("Mallory@Example.org");
+    assert_eq!(
+        s.post_json(&format!("update?jwt={mallory}&username=mal_1"))
+            .await["success"],
+        true
+    );
+
+    // list and show, by each kind of name.
+    let listed = ok(&users(&s, &["list"]));
+    assert!(
+        listed.contains(&mallory_id) && listed.contains(&md5_hex("alice@example.org")),
+        "{listed}"
+    );
+    let listed = ok(&users(&s, &["list", "--query", "MALLORY"]));
+    assert!(
+        listed.contains(&mallory_id) && !listed.contains("alice@"),
+        "{listed}"
+    );
+    // `_` in a query is a character, not a wildcard.
+    let listed = ok(&users(&s, &["list", "--query", "l_1"]));
+    assert!(listed.contains("mal_1"), "{listed}");
+    assert!(!ok(&users(&s, &["list", "--query", "a_i"])).contains("alice"));
+    for name in [mallory_id.as_str(), "mal_1", "mallory@example.org"] {
+        let shown = ok(&users(&s, &["show", name]));
+        assert!(
+            shown.contains(&format!("id                  {mallory_id}")),
+            "{shown}"
+        );
+        assert!(shown.contains("state               active"), "{shown}");
+    }
+    let missing = users(&s, &["show", "nobody@example.org"]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no user"),
+        "{missing:?}"
+    );
+
+    // disable: every replica's check refuses within user_cache_ms; authorize gives {}.
+    assert!(check(&s, &mallory).await);
+    ok(&users(&s, &["disable", "mal_1"]));
+    let took = until_check(&s, &mallory, false).await;
+    assert!(took <= Duration::from_millis(USER_CACHE_MS * 3), "{took:?}");
+    let auth = s
+        .get_json(&format!("authorize?service=example&jwt={mallory}"))
+        .await;
+    assert_eq!(auth, json!({ "permissions": {} }));
+    assert!(ok(&users(&s, &["show", &mallory_id])).contains("state               disabled"));
+    // A login of a disabled user: an error and no token.
+    assert_eq!(
+        login(&s, "Mallory@Example.org").await,
+        Err("account_disabled".into())
+    );
+    // Others are untouched.
+    assert!(check(&s, &alice).await);
+
+    // enable: logins work again, the tokens from before the disable stay revoked.
+    ok(&users(&s, &["enable", &mallory_id]));
+    tokio::time::sleep(Duration::from_millis(USER_CACHE_MS * 2)).await;
+    let fresh = login(&s, "Mallory@Example.org").await.unwrap();
+    assert!(check(&s, &fresh).await);
+    assert!(!check(&s, &mallory).await);
+
+    // logout: every token issued so far.
+    ok(&users(&s, &["logout", "mallory@example.org"]));
+    until_check(&s, &fresh, false).await;
+
+    // delete: needs --yes; on_user_logout reaches the extension; the row is gone.
+    let refused = users(&s, &["delete", &mallory_id]);
+    assert!(!refused.status.success(), "{refused:?}");
+    ok(&users(&s, &["delete", "--yes", &mallory_id]));
+    assert!(
+        authhost::users::get(&s.app.db, &mallory_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let audit = std::fs::read_to_string(s.dir.path().join("audit.jsonl")).unwrap();
+    let events: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let logouts = events
+        .iter()
+        .filter(|e| e["event"] == "logout" && e["userid"] == mallory_id.as_str())
+        .count();
+    // disable, logout and delete each fired one.
+    assert_eq!(logouts, 3, "{audit}");
+    assert!(!ok(&users(&s, &["list"])).contains(&mallory_id));
+    assert!(!users(&s, &["show", &mallory_id]).status.success());
+    assert!(check(&s, &alice).await);
+    s.stop().await;
+}
