@@ -38,7 +38,7 @@ pub struct App {
 pub type SharedApp = Arc<App>;
 
 /// Loads plugins off the async workers (opening libraries and running constructors blocks).
-async fn load_plugins(
+pub(crate) async fn load_plugins(
     config: Config,
     libraries: Arc<Mutex<LibraryCache>>,
     pool: Arc<CallPool>,

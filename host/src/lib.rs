@@ -17,6 +17,7 @@ pub mod headers;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod preflight;
 pub mod routes;
 pub mod server;
 pub mod user_admin;

@@ -56,6 +56,9 @@ enum Command {
     Plugins,
     /// Print the effective configuration, secrets redacted.
     Config,
+    /// Check before a deploy that configuration, keys, database, plugins, upstream providers
+    /// and addresses are usable: one line per check; non-zero exit on any failure.
+    Check,
     /// List hook events still pending or failed; `hooks retry [ID]` requeues failed ones.
     Hooks {
         #[command(subcommand)]
@@ -107,6 +110,13 @@ fn main() -> ExitCode {
     let config = match Config::load(cli.config.as_deref(), &env) {
         Ok(c) => c,
         Err(e) => {
+            if matches!(cli.command, Some(Command::Check)) {
+                // `check` reports in its own format, one line per problem.
+                for problem in &e.0 {
+                    println!("FAIL configuration: {problem}");
+                }
+                return ExitCode::FAILURE;
+            }
             eprint!("{e}");
             return ExitCode::from(2);
         }
@@ -133,6 +143,14 @@ fn main() -> ExitCode {
             Command::Plugins => plugins(config).await,
             Command::Keys => keys(&config),
             Command::Hooks { action } => hooks(config, action).await,
+            Command::Check => {
+                let source = authhost::config::config_path(cli.config.as_deref(), &env)
+                    .map_or_else(
+                        || "the defaults".to_string(),
+                        |(p, _)| p.display().to_string(),
+                    );
+                authhost::preflight::run(config, &source).await
+            }
             Command::Users { action } => match build(config).await {
                 Ok(app) => authhost::user_admin::run(&app, action).await,
                 Err(code) => code,

@@ -394,6 +394,90 @@ fn relative_paths_are_taken_from_the_config_file_folder_not_the_working_director
 }
 
 #[test]
+fn check_reports_every_failure_by_name_and_passes_a_good_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path());
+    let good = write_config(dir.path(), &keys_toml(dir.path()));
+    // A new database: its migrations are pending (applied at start, so only a warning).
+    let out = with_config(&good, &["check"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("WARN database:") && text.contains("pending migration"), "{text}");
+    assert!(with_config(&good, &["migrate"]).status.success());
+    let out = with_config(&good, &["check"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "OK   configuration:",
+        "OK   keys:",
+        "OK   database:",
+        "OK   plugins:",
+        "OK   external_address:",
+    ] {
+        assert!(text.contains(line), "{line} missing:\n{text}");
+    }
+    assert!(!text.contains("FAIL"), "{text}");
+
+    // Each broken part named on its own line, all in one run.
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::write(bad.path().join("bad.pem"), "not a key\n").unwrap();
+    let broken = write_config(
+        bad.path(),
+        &format!(
+            "[keys]\nprivate_key_file = \"{}\"\n\
+             [providers.corp]\nkind = \"oidc\"\nissuer = \"http://127.0.0.1:1/\"\nclient_id = \"c\"\nclient_secret = \"s\"\n",
+            bad.path().join("bad.pem").display()
+        ),
+    );
+    let out = authhost()
+        .arg("--config")
+        .arg(&broken)
+        .arg("check")
+        .env(
+            "DATABASE_URL",
+            "postgres://authhost@127.0.0.1:1/unreachable",
+        )
+        .env("ALLOWED_SERVICES", "example:no_such_plugin")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.status.success(), "{text}");
+    for (line, reason) in [
+        ("FAIL keys:", "bad.pem"),
+        ("FAIL database:", "127.0.0.1:1"),
+        ("FAIL plugins:", "no_such_plugin"),
+        ("FAIL providers.corp:", "discovery"),
+    ] {
+        let found = text.lines().find(|l| l.starts_with(line));
+        assert!(
+            found.is_some_and(|l| l.contains(reason)),
+            "{line} … {reason} missing:\n{text}"
+        );
+    }
+    // The parts that work still say so.
+    assert!(text.contains("OK   configuration:"), "{text}");
+
+    // A configuration that does not load is a FAIL line too.
+    let out = authhost()
+        .arg("--config")
+        .arg(&broken)
+        .arg("check")
+        .env("AUTHHOST_TOKENS__USER_TOKEN_DAYS", "0")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.status.success());
+    assert!(
+        text.contains("FAIL configuration: tokens.user_token_days"),
+        "{text}"
+    );
+}
+
+#[test]
 fn hooks_lists_pending_and_failed_events_and_requeues() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "");

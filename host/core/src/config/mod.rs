@@ -17,7 +17,7 @@ mod validate;
 
 pub use kinds::{ClientAuth, Isolation, LogFormat, ProviderKind, UserTokenAlgorithm};
 pub use lists::{ServiceEntry, parse_extensions, parse_services};
-pub use redact::looks_secret;
+pub use redact::{looks_secret, without_password};
 
 use std::collections::BTreeMap;
 use std::fmt;

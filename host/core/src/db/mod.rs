@@ -35,6 +35,15 @@ pub async fn connect(url: &str, max_connections: Option<u32>) -> Result<Database
     Ok(db)
 }
 
+/// The names of the migrations this database has not had yet (all of them for a new one).
+pub async fn pending_migrations(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
+    Ok(Migrator::get_pending_migrations(db)
+        .await?
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect())
+}
+
 /// The connection pool as `/metrics` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolState {

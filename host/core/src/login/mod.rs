@@ -111,6 +111,18 @@ impl Upstream {
             .unwrap_or(Err(LoginError::Timeout))
     }
 
+    /// Whether the upstream can be used now, for `authhost check`: an OpenID Connect issuer's
+    /// discovery document is fetched (within the timeout); GitHub has none to fetch.
+    pub async fn reachable(&self) -> Result<String, LoginError> {
+        match &self.kind {
+            Kind::Oidc(u) => tokio::time::timeout(self.timeout, u.discover())
+                .await
+                .unwrap_or(Err(LoginError::Timeout))
+                .map(|()| format!("discovery document of {} fetched", u.issuer())),
+            Kind::GitHub(_) => Ok("GitHub (fixed endpoints, nothing to fetch)".into()),
+        }
+    }
+
     /// The issuer an RFC 9207 `iss` callback parameter must equal, if the upstream has one.
     pub fn issuer(&self) -> Option<&str> {
         match &self.kind {

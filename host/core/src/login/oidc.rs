@@ -90,6 +90,11 @@ impl OidcUpstream {
         self.issuer.as_str()
     }
 
+    /// Fetches the discovery document now (and keeps it as a login would).
+    pub async fn discover(&self) -> Result<(), LoginError> {
+        self.client().await.map(|_| ())
+    }
+
     fn upstream(&self, what: &str, e: impl std::fmt::Display) -> LoginError {
         LoginError::Upstream(format!("{}: {what}: {e}", self.name))
     }
@@ -102,7 +107,7 @@ impl OidcUpstream {
         }
         let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &self.http)
             .await
-            .map_err(|e| self.upstream("discovery", e))?;
+            .map_err(|e| self.upstream("discovery", with_causes(&e)))?;
         let client = CoreClient::from_provider_metadata(
             metadata,
             self.client_id.clone(),
@@ -207,4 +212,16 @@ impl OidcUpstream {
             avatar_url: picture,
         })
     }
+}
+
+/// An error and its causes, `: `-separated ("Request failed" alone does not say why).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
