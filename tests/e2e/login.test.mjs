@@ -58,6 +58,9 @@ before(async () => {
           .then((r) => r.json())
           .then((j) => { location.href = j.providers[${JSON.stringify(provider)}].url; });
       </script>`);
+    } else if (url.pathname === '/frame') {
+      // A page of another site that tries to frame the dev login.
+      res.end(`<!doctype html><title>framer</title><iframe id="f" src="${AUTH}/auth/login/dev"></iframe>`);
     } else {
       res.end('<!doctype html><title>landing</title><h1>landed</h1>');
     }
@@ -96,6 +99,8 @@ client_secret = "secret-myidp"
 issuer = "${idp.issuer}"
 client_id = "authhost-google"
 client_secret = "secret-google"
+[providers.dev]
+enabled = true
 `);
   const binDir = path.dirname(BIN);
   authhost = spawn(BIN, ['--config', config], {
@@ -257,5 +262,40 @@ test('a callback URL opened in another browser logs nobody in; the browser that 
   } finally {
     await Promise.all([first.close(), second.close()]);
     for (const p of profiles) fs.rmSync(p, { recursive: true, force: true });
+  }
+});
+
+test('the dev login page works under its Content-Security-Policy and cannot be framed', async () => {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'authhost-e2e-profile-'));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS });
+  try {
+    const page = await context.newPage();
+    const refused = [];
+    page.on('console', (m) => { if (/Content Security Policy|Refused/i.test(m.text())) refused.push(m.text()); });
+    const response = await page.goto(`${AUTH}/auth/login/dev?next=${encodeURIComponent(`${APP}/landing`)}`);
+    const csp = response.headers()['content-security-policy'];
+    assert.match(csp, /frame-ancestors 'none'/);
+    // The page's own style is allowed by its hash: the rule for .warn applies.
+    const border = await page.$eval('.warn', (e) => getComputedStyle(e).borderTopStyle);
+    assert.equal(border, 'solid');
+    // The form posts to authhost and its redirect to another origin (next) is followed:
+    // form-action names next's origin beside 'self'.
+    await page.fill('input[name=email]', 'frank@example.org');
+    await page.click('button[type=submit]');
+    await page.waitForURL((u) => u.toString().startsWith(`${APP}/landing`), { timeout: 15000 });
+    const me = await check(new URL(page.url()).searchParams.get('jwt'));
+    assert.equal(me.profile.email, 'frank@example.org');
+    assert.deepEqual(refused, [], 'the browser refused something under the policy');
+
+    // Framed by another site: the browser shows nothing of it.
+    const framer = await context.newPage();
+    await framer.goto(`${APP}/frame`);
+    await framer.waitForTimeout(500);
+    const frame = framer.frames().find((f) => f !== framer.mainFrame());
+    const inside = frame ? await frame.evaluate(() => document.querySelector('form') !== null).catch(() => false) : false;
+    assert.equal(inside, false, 'the dev login form rendered inside another site\'s frame');
+  } finally {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
   }
 });
