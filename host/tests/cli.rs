@@ -402,7 +402,10 @@ fn check_reports_every_failure_by_name_and_passes_a_good_configuration() {
     let out = with_config(&good, &["check"]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("WARN database:") && text.contains("pending migration"), "{text}");
+    assert!(
+        text.contains("WARN database:") && text.contains("pending migration"),
+        "{text}"
+    );
     assert!(with_config(&good, &["migrate"]).status.success());
     let out = with_config(&good, &["check"]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
