@@ -180,6 +180,25 @@ if w2_pairs:
         + listed(w2_pairs)
         + f") — {verdict(median >= 0.9)}"
     )
+# Issue 11's "W2 with the cache on and W1 unchanged", read literally: against the same figures
+# before plugins ran in worker processes, each as a ratio to the HTTP ceiling W0 of its own run
+# (runs on different days differ by ±30%; the ratio to the same run's ceiling does not drift
+# with them). The committed runs before the isolation, all in-process, at 64 connections:
+# bench/results/2026-11-27.md, 2026-11-28.md, 2026-11-30.md, 2026-11-30-after-crate-split.md.
+BEFORE_ISOLATION = {"W2": (0.32, 0.27, 0.30, 0.35), "W1": (0.90, 0.78, 0.75, 0.83)}
+w2i_64 = get("W2I", "authhost", 64)
+if w0_64 and w2_64 and w1_64:
+    for label, cell in (("W2", w2_64), ("W1", w1_64)):
+        before = BEFORE_ISOLATION[label]
+        now = cell["rps"] / w0_64["rps"]
+        line = (
+            f"- {label} at 64 connections vs W0 of the same run, plugins in worker processes, against "
+            f"the same ratio before the isolation (in-process, {min(before):.2f}–{max(before):.2f}, "
+            f"median {median_of(list(before)):.2f}): {now:.2f}"
+        )
+        if label == "W2" and w2i_64:
+            line += f" (in-process today: {w2i_64['rps'] / w0_64['rps']:.2f})"
+        targets.append(line + f" — {verdict(now >= 0.9 * median_of(list(before)))} (unchanged: within 10% of the median or above)")
 for ex, au, what in (("W5", "W2", "cache on"), ("W5N", "W2N", "cache off")):
     ratios = pair_ratios("exchange", ex, au)
     if ratios:

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use authhost_tests::{TestServer, md5_hex};
+use authhost_tests::{TestServer, key_pair, md5_hex};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
@@ -144,6 +144,17 @@ async fn metrics_cover_what_operators_alert_on() {
             "wrong_type",
             sign(header(&kid), &claims(now() + 3600, "permission")),
         ),
+        ("wrong_algorithm", {
+            let mut h = Header::new(Algorithm::RS256);
+            h.kid = Some(kid.clone());
+            let ours = EncodingKey::from_rsa_pem(key_pair(0).0.as_bytes()).unwrap();
+            encode(&h, &claims(now() + 3600, "user"), &ours).unwrap()
+        }),
+        ("unknown_user", {
+            let mut c = claims(now() + 3600, "user");
+            c["userid"] = json!(md5_hex("nobody@example.org"));
+            sign(header(&kid), &c)
+        }),
     ];
     for (reason, forged) in &cases {
         let sample = format!("authhost_tokens_refused_total{{reason=\"{reason}\"}}");
@@ -151,6 +162,17 @@ async fn metrics_cover_what_operators_alert_on() {
         assert_eq!(check(&s, forged).await["authenticated"], false, "{reason}");
         assert_eq!(s.metric(&sample).await, before + 1.0, "{reason}");
     }
+    // A disabled account's valid token.
+    let disabled = "authhost_tokens_refused_total{reason=\"disabled\"}";
+    let other = s.dev_login("disabled@example.org", "Disabled").await;
+    let user = authhost::users::get(&s.app.db, &md5_hex("disabled@example.org"))
+        .await
+        .unwrap()
+        .unwrap();
+    s.app.sessions().disable(&user).await.unwrap();
+    let before = s.metric(disabled).await;
+    assert_eq!(check(&s, &other).await["authenticated"], false);
+    assert_eq!(s.metric(disabled).await, before + 1.0);
     let revoked = "authhost_tokens_refused_total{reason=\"revoked\"}";
     assert_eq!(
         s.get_json(&format!("logout?jwt={token}")).await["success"],

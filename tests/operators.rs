@@ -98,6 +98,11 @@ async fn every_route_answers_with_the_security_headers() {
             &format!("{}?username=headers", r("get_profile")),
         ),
         step(&r("login/dev"), Method::GET, &r("login/dev")),
+        step(
+            &r("login/dev"),
+            Method::GET,
+            &format!("{}?next=https://app.example.org/x", r("login/dev")),
+        ),
         step(&r("login/dev"), Method::POST, &r("login/dev")).form(&[
             ("email", "second@example.org"),
             ("next", "https://app.example.org/x"),
@@ -194,6 +199,13 @@ async fn every_route_answers_with_the_security_headers() {
                 !csp.contains("script-src") && !csp.contains("unsafe"),
                 "{csp}"
             );
+            // The form's redirect goes to `next`, whose origin browsers check against form-action.
+            if st.path_and_query.contains("next=") {
+                assert!(
+                    csp.contains("form-action 'self' https://app.example.org;"),
+                    "{csp}"
+                );
+            }
             assert_eq!(h["referrer-policy"], "no-referrer");
             assert_eq!(h["x-frame-options"], "DENY");
             // The page's one style is allowed by the hash the policy names.

@@ -156,6 +156,38 @@ async fn operators_list_show_disable_enable_logout_and_delete_users() {
         .get_json(&format!("authorize?service=example&jwt={mallory}"))
         .await;
     assert_eq!(auth, json!({ "permissions": {} }));
+    // The same token in a header (the `check` shortcut's path, which reads the user cache),
+    // and traded at the token endpoint.
+    for _ in 0..2 {
+        let by_header: Value = s
+            .client
+            .get(s.url("check"))
+            .header("auth-token", &mallory)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(by_header["authenticated"], false);
+    }
+    let exchanged = s
+        .client
+        .post(s.url("token"))
+        .form(&[
+            ("grant_type", authhost::routes::TOKEN_EXCHANGE_GRANT),
+            ("subject_token", mallory.as_str()),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+            ("audience", "example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(exchanged.status(), 400);
+    assert_eq!(
+        exchanged.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
     assert!(ok(&users(&s, &["show", &mallory_id])).contains("state               disabled"));
     // A login of a disabled user: an error and no token.
     assert_eq!(
@@ -200,5 +232,31 @@ async fn operators_list_show_disable_enable_logout_and_delete_users() {
     assert!(!ok(&users(&s, &["list"])).contains(&mallory_id));
     assert!(!users(&s, &["show", &mallory_id]).status.success());
     assert!(check(&s, &alice).await);
+    // The same e-mail logs in again: the same id (md5 of the e-mail), a new account, and
+    // none of the deleted account's tokens works for it.
+    let after = login(&s, "Mallory@Example.org").await.unwrap();
+    assert!(check(&s, &after).await);
+    tokio::time::sleep(Duration::from_millis(USER_CACHE_MS * 2)).await;
+    for old in [&mallory, &fresh] {
+        assert!(
+            !check(&s, old).await,
+            "a token of the deleted account came back"
+        );
+    }
+
+    // A username shaped like another user's id names two users: refused, nobody changed.
+    let alice_id = md5_hex("alice@example.org");
+    let bob = login(&s, "bob@example.org").await.unwrap();
+    assert_eq!(
+        s.post_json(&format!("update?jwt={bob}&username={alice_id}"))
+            .await["success"],
+        true
+    );
+    let ambiguous = users(&s, &["disable", &alice_id]);
+    assert!(!ambiguous.status.success(), "{ambiguous:?}");
+    let why = String::from_utf8_lossy(&ambiguous.stderr).to_string();
+    assert!(why.contains("several users"), "{why}");
+    tokio::time::sleep(Duration::from_millis(USER_CACHE_MS * 2)).await;
+    assert!(check(&s, &alice).await && check(&s, &bob).await);
     s.stop().await;
 }

@@ -4,9 +4,12 @@
 # not have installed, so the copy checked names the binary just built instead.
 # Usage: examples/deploy/check.sh [AUTHHOST_BINARY]   (default: target/debug/authhost)
 set -euo pipefail
+# A binary named relative to where the script was started from, before the cd below.
+BIN=
+if [ -n "${1:-}" ]; then BIN=$(realpath "$1"); fi
 cd "$(dirname "$0")"
 ROOT=$(cd ../.. && pwd)
-BIN=${1:-$ROOT/target/debug/authhost}
+BIN=${BIN:-$ROOT/target/debug/authhost}
 [ -x "$BIN" ] || { echo "no authhost binary at $BIN (cargo build first)" >&2; exit 1; }
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT

@@ -9,10 +9,13 @@
 #      process_* figures the kit uses.
 # Usage: examples/monitoring/check.sh [AUTHHOST_BINARY]   (default: target/debug/authhost)
 set -euo pipefail
+# A binary named relative to where the script was started from, before the cd below.
+BIN=
+if [ -n "${1:-}" ]; then BIN=$(realpath "$1"); fi
 cd "$(dirname "$0")"
 KIT=$PWD
 ROOT=$(cd ../.. && pwd)
-BIN=${1:-$ROOT/target/debug/authhost}
+BIN=${BIN:-$ROOT/target/debug/authhost}
 command -v promtool >/dev/null || { echo "promtool is missing (apt-get install prometheus)" >&2; exit 1; }
 [ -x "$BIN" ] || { echo "no authhost binary at $BIN (cargo build first)" >&2; exit 1; }
 WORK=$(mktemp -d)

@@ -86,7 +86,11 @@ pub async fn upsert_on_login(
         avatar_url: Set(profile.avatar_url.clone()),
         join_date: Set(Some(now)),
         last_login: Set(Some(now)),
-        tokens_valid_after: NotSet,
+        // Ids are the e-mail's md5: an account deleted and made again by a later login has the
+        // same id, and a token of the old account (a stolen one, say) must not work for it. The
+        // mark is a second back, so tokens minted now (`iat` = now) are valid; the original's
+        // tokens (no `iat`) only ever belong to adopted rows, which have no mark.
+        tokens_valid_after: Set(Some(now.and_utc().timestamp() - 1)),
         disabled_at: NotSet,
     };
     let inserted = Users::insert(new)
@@ -290,32 +294,36 @@ mod tests {
 pub enum FindError {
     #[error("no user has this id, username or e-mail")]
     NotFound,
-    #[error("several users have this e-mail (ignoring case): {}; name one by id", .0.join(", "))]
+    #[error("several users fit this name (as id, username or e-mail): {}; name one by its id", .0.join(", "))]
     Ambiguous(Vec<String>),
 }
 
-/// The user an operator names: by id, else by username, else by e-mail (ignoring case; the
-/// id is the md5 of the e-mail exactly as the upstream gave it, so its case may differ).
+/// The user an operator names by id, username or e-mail (ignoring case; the id is the md5 of
+/// the e-mail exactly as the upstream gave it, so its case may differ). All three are looked up:
+/// a name that fits different users in different ways (a username chosen to look like another
+/// user's id, say) is refused as ambiguous rather than resolved to one of them.
 pub async fn find(db: &DatabaseConnection, who: &str) -> Result<Result<User, FindError>, DbErr> {
     let who = who.trim();
-    if let Some(user) = get(db, who).await? {
-        return Ok(Ok(user));
-    }
-    if let Some(user) = find_by_username(db, who).await? {
-        return Ok(Ok(user));
-    }
-    let mut by_email = Users::find()
+    let mut found: Vec<User> = Vec::new();
+    let by_id = get(db, who).await?;
+    let by_username = find_by_username(db, who).await?;
+    let by_email = Users::find()
         .filter(sea_orm::sea_query::ExprTrait::eq(
             Expr::expr(Func::lower(Expr::col(user::Column::Email))),
             who.to_lowercase(),
         ))
         .all(db)
         .await?;
-    Ok(match by_email.len() {
+    for user in by_id.into_iter().chain(by_username).chain(by_email) {
+        if !found.iter().any(|u| u.id == user.id) {
+            found.push(user);
+        }
+    }
+    Ok(match found.len() {
         0 => Err(FindError::NotFound),
-        1 => by_email.pop().ok_or(FindError::NotFound),
+        1 => found.pop().ok_or(FindError::NotFound),
         _ => Err(FindError::Ambiguous(
-            by_email.into_iter().map(|u| u.id).collect(),
+            found.into_iter().map(|u| u.id).collect(),
         )),
     })
 }

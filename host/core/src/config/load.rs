@@ -48,6 +48,15 @@ impl Config {
             .merge(AuthhostEnv(env.clone()))
             .merge(OriginalEnv(env.clone()));
         // A wrong word is reported with every other problem, not alone as a type error would be.
+        // Which path settings the environment set: those stay relative to the working directory.
+        let from_env: Vec<&str> = super::paths::PATH_KEYS
+            .into_iter()
+            .filter(|key| {
+                figment
+                    .find_metadata(key)
+                    .is_some_and(|m| m.name.contains("environment"))
+            })
+            .collect();
         let (figment, mut errors) = check_choices(figment);
         let config: Config = match figment.extract() {
             Ok(config) => config,
@@ -68,7 +77,7 @@ impl Config {
         };
         let mut config = config.normalized();
         if let Some(base) = base {
-            config.resolve_paths(base);
+            config.resolve_paths(base, &|key| from_env.contains(&key));
         }
         if let Some(path) = env.get("AUTHHOST_PLUGIN_PATH") {
             config.plugins.search_path = path

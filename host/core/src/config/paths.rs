@@ -1,8 +1,9 @@
 //! Relative paths in a configuration read from a file are relative to that file's folder, so
 //! `authhost --config /srv/authhost/config.toml` finds the same plugins, keys, data folder and
 //! SQLite file from any working directory. `./config.toml` (the repository's, found in the
-//! working directory) keeps its paths as written. `AUTHHOST_PLUGIN_PATH` is the shell's and
-//! stays relative to the working directory.
+//! working directory) keeps its paths as written. Paths from the environment (`DATABASE_URL`,
+//! `PRIVATE_KEY_FILE`, `AUTHHOST_*`, `AUTHHOST_PLUGIN_PATH`) are the shell's and stay relative to
+//! the working directory, as they always were.
 
 use std::path::{Path, PathBuf};
 
@@ -34,37 +35,71 @@ pub fn sqlite_under(base: &Path, url: &str) -> Option<String> {
     })
 }
 
+/// The settings that hold paths, as figment names them.
+pub const PATH_KEYS: [&str; 9] = [
+    "server.data_dir",
+    "plugins.dirs",
+    "plugins.worker_program",
+    "keys.private_key_file",
+    "keys.public_key_file",
+    "keys.extra_public_key_files",
+    "keys.retired_private_key_files",
+    "keys.next_private_key_files",
+    "database.url",
+];
+
 impl Config {
-    /// Makes every relative path of this configuration relative to `base` (the folder of the
-    /// configuration file).
-    pub(super) fn resolve_paths(&mut self, base: &Path) {
+    /// Makes the relative paths of this configuration relative to `base` (the folder of the
+    /// configuration file), except those of the settings `keep` names (set by the environment).
+    pub(super) fn resolve_paths(&mut self, base: &Path, keep: &dyn Fn(&str) -> bool) {
         if base.as_os_str().is_empty() {
             return;
         }
-        under(base, &mut self.server.data_dir);
-        self.plugins
-            .dirs
-            .iter_mut()
-            .for_each(|dir| under(base, dir));
-        if let Some(program) = &mut self.plugins.worker_program {
+        let moved = |key: &str| !keep(key);
+        if moved("server.data_dir") {
+            under(base, &mut self.server.data_dir);
+        }
+        if moved("plugins.dirs") {
+            self.plugins
+                .dirs
+                .iter_mut()
+                .for_each(|dir| under(base, dir));
+        }
+        if moved("plugins.worker_program")
+            && let Some(program) = &mut self.plugins.worker_program
+        {
             under(base, program);
         }
         let keys = &mut self.keys;
-        for file in [&mut keys.private_key_file, &mut keys.public_key_file]
-            .into_iter()
-            .flatten()
-        {
-            under(base, file);
+        for (key, file) in [
+            ("keys.private_key_file", &mut keys.private_key_file),
+            ("keys.public_key_file", &mut keys.public_key_file),
+        ] {
+            if let (true, Some(file)) = (moved(key), file) {
+                under(base, file);
+            }
         }
-        for file in keys
-            .extra_public_key_files
-            .iter_mut()
-            .chain(keys.retired_private_key_files.iter_mut())
-            .chain(keys.next_private_key_files.iter_mut())
-        {
-            under(base, file);
+        for (key, files) in [
+            (
+                "keys.extra_public_key_files",
+                &mut keys.extra_public_key_files,
+            ),
+            (
+                "keys.retired_private_key_files",
+                &mut keys.retired_private_key_files,
+            ),
+            (
+                "keys.next_private_key_files",
+                &mut keys.next_private_key_files,
+            ),
+        ] {
+            if moved(key) {
+                files.iter_mut().for_each(|file| under(base, file));
+            }
         }
-        if let Some(url) = sqlite_under(base, self.database.url.expose().trim()) {
+        if moved("database.url")
+            && let Some(url) = sqlite_under(base, self.database.url.expose().trim())
+        {
             self.database.url = Secret::new(url);
         }
     }

@@ -367,6 +367,21 @@ fn relative_paths_of_a_config_file_are_relative_to_its_folder() {
         c.plugins.dirs,
         [d.join("plugins"), std::path::PathBuf::from("/opt/plugins")]
     );
+    // Paths from the environment are the shell's: relative to the working directory.
+    let from_env = env(&[
+        ("DATABASE_URL", "sqlite://here/b.db"),
+        ("AUTHHOST_SERVER__DATA_DIR", "cwd-state"),
+        ("PRIVATE_KEY_FILE", "k.pem"),
+    ]);
+    let c = Config::load(Some(&file), &from_env).unwrap();
+    assert_eq!(c.database_url(), "sqlite://here/b.db");
+    assert_eq!(c.server.data_dir, std::path::PathBuf::from("cwd-state"));
+    assert_eq!(
+        c.keys.private_key_file,
+        Some(std::path::PathBuf::from("k.pem"))
+    );
+    // ...while the file's other paths still move.
+    assert_eq!(c.keys.retired_private_key_files, [d.join("keys/old.pem")]);
     // Without a file (tests, tools), paths stay as written.
     let c = Config::from_toml_str("[server]\ndata_dir = \"state\"\n", &env(&[])).unwrap();
     assert_eq!(c.server.data_dir, std::path::PathBuf::from("state"));

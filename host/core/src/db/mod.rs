@@ -36,8 +36,9 @@ pub async fn connect(url: &str, max_connections: Option<u32>) -> Result<Database
 }
 
 /// The names of the migrations this database has not had yet (all of them for a new one).
+/// Read only: it does not create the migrations table the way `migrate` does.
 pub async fn pending_migrations(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
-    Ok(Migrator::get_pending_migrations(db)
+    Ok(Migrator::get_pending_migrations_read_only(db)
         .await?
         .iter()
         .map(|m| m.name().to_string())
