@@ -28,10 +28,17 @@ pub fn sqlite_under(base: &Path, url: &str) -> Option<String> {
     if path.is_empty() || path.starts_with('/') || path.starts_with(":memory:") {
         return None;
     }
-    let joined = base.join(path);
+    // The folder's own `%`, `?` and `#` would read as URL syntax: escaped (sqlx decodes them).
+    let joined = base
+        .join(path)
+        .display()
+        .to_string()
+        .replace('%', "%25")
+        .replace('?', "%3F")
+        .replace('#', "%23");
     Some(match query {
-        Some(q) => format!("sqlite://{}?{q}", joined.display()),
-        None => format!("sqlite://{}", joined.display()),
+        Some(q) => format!("sqlite://{joined}?{q}"),
+        None => format!("sqlite://{joined}"),
     })
 }
 

@@ -400,6 +400,11 @@ fn sqlite_urls_move_under_the_config_folder_only_when_relative() {
         ("sqlite::memory:", None),
         ("postgres://u@db/auth", None),
     ];
+    assert_eq!(
+        paths::sqlite_under(std::path::Path::new("/srv/50%?#"), "sqlite://a.db?mode=rwc")
+            .as_deref(),
+        Some("sqlite:///srv/50%25%3F%23/a.db?mode=rwc")
+    );
     for (url, expected) in cases {
         assert_eq!(paths::sqlite_under(base, url).as_deref(), expected, "{url}");
     }
