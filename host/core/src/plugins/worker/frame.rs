@@ -1,6 +1,8 @@
 //! The protocol between the host and a plugin worker process: JSON messages, each framed by its
 //! length (4 bytes, big-endian), over a Unix socket. Calls carry ids, so one worker answers many
-//! calls at once and in any order.
+//! calls at once and in any order. Messages are externally tagged (`{"call": {...}}`): serde
+//! reads those in one pass, where an internally tagged message (`{"op": "call", ...}`) is first
+//! buffered whole and then read again, the user's profile included, on every call.
 
 use std::io::{self, Read};
 
@@ -12,11 +14,11 @@ use serde_json::Value;
 pub const MAX_FRAME: usize = 16 << 20;
 
 /// Bumped whenever a message changes; the worker states its version first.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Host to worker.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Request {
     /// Builds instance `instance` (the host's number for it) from its configuration.
     Instantiate {
@@ -39,7 +41,13 @@ pub enum Request {
 /// `Request::Call` as the host sends it: borrowed, so a call copies nothing before it is
 /// encoded.
 #[derive(Debug, Serialize)]
-#[serde(tag = "op", rename = "call")]
+#[serde(rename_all = "snake_case")]
+pub enum CallFrame<'a> {
+    Call(CallRef<'a>),
+}
+
+/// The fields of `Request::Call`, borrowed.
+#[derive(Debug, Serialize)]
 pub struct CallRef<'a> {
     pub id: u64,
     pub instance: u64,
@@ -50,7 +58,7 @@ pub struct CallRef<'a> {
 
 /// Worker to host.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Reply {
     /// The first message: the library loaded (name, version, interface), or why not.
     Ready {
@@ -196,13 +204,13 @@ mod tests {
     #[test]
     fn a_borrowed_call_is_read_as_a_call() {
         let user = serde_json::json!({"id": "u1"});
-        let frame = encode(&CallRef {
+        let frame = encode(&CallFrame::Call(CallRef {
             id: 9,
             instance: 3,
             call: 2,
             service: "svc",
             user: &user,
-        })
+        }))
         .expect("encodes");
         let back: Request = read_blocking(&mut frame.as_slice())
             .expect("reads")

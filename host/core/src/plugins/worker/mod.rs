@@ -431,13 +431,13 @@ impl WorkerInstance {
         let conn = self.worker.conn()?;
         let instance = self.instance;
         conn.request(&self.worker.link.next_id, deadline, |id| {
-            frame::encode(&frame::CallRef {
+            frame::encode(&frame::CallFrame::Call(frame::CallRef {
                 id,
                 instance,
                 call,
                 service,
                 user,
-            })
+            }))
         })
         .await
     }
