@@ -191,7 +191,7 @@ async fn a_legacy_user_token_is_exchanged_when_legacy_tokens_are_on() {
         ..Options::default()
     };
     let s = TestServer::start_with(options(true)).await;
-    s.adopted_user("old@example.org", "Old").await;
+    s.dev_login("old@example.org", "Old").await;
     let secret = Sha256::digest(key_pair(0).0.as_bytes()).to_vec();
     let exp = authhost::tokens::now() + 3600;
     let legacy = encode(

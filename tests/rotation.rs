@@ -246,7 +246,7 @@ async fn the_original_services_user_tokens_survive_the_switch_until_their_key_is
         )
     };
     let s = TestServer::start_with(step(0, String::new())).await;
-    s.adopted_user("legacy@example.org", "Legacy").await;
+    s.dev_login("legacy@example.org", "Legacy").await;
     let legacy = encode(
         &Header::default(),
         &serde_json::json!({

@@ -10,6 +10,7 @@ mod m20261127_000002_login_states;
 mod m20261130_000003_login_binding;
 mod m20261130_000004_hook_events;
 mod m20261130_000005_user_disabled;
+mod m20261130_000006_deleted_users;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000003_login_binding::Migration),
             Box::new(m20261130_000004_hook_events::Migration),
             Box::new(m20261130_000005_user_disabled::Migration),
+            Box::new(m20261130_000006_deleted_users::Migration),
         ]
     }
 }

@@ -329,31 +329,6 @@ impl TestServer {
     }
 
     /// Stops the server and drops its database.
-    /// Logs `email` in through the dev form and makes the row look like one the original
-    /// service left (no revocation mark), as the rows of an adopted database are: the original's
-    /// tokens (no `iat`) are only ever honoured for such rows. Returns the dev login's token.
-    pub async fn adopted_user(&self, email: &str, name: &str) -> String {
-        let token = self.dev_login(email, name).await;
-        use sea_orm::Statement;
-        let backend = self.app.db.get_database_backend();
-        self.app
-            .db
-            .execute_raw(Statement::from_sql_and_values(
-                backend,
-                match backend {
-                    sea_orm::DbBackend::Postgres => {
-                        "UPDATE users SET tokens_valid_after = NULL WHERE id = $1"
-                    }
-                    _ => "UPDATE users SET tokens_valid_after = NULL WHERE id = ?",
-                },
-                [md5_hex(email).into()],
-            ))
-            .await
-            .expect("clear the revocation mark");
-        self.app.user_cache.invalidate(&md5_hex(email));
-        token
-    }
-
     pub async fn stop(self) {
         let db = self.stop_keep_db().await;
         db.drop_database().await;

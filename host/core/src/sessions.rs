@@ -142,7 +142,7 @@ impl Sessions<'_> {
         let txn = self.db.begin().await?;
         let events = [(Hook::UserLogout, users::hook_view(user, false))];
         let queued = self.enqueue(&txn, &user.id, &events).await?;
-        users::delete(&txn, &user.id).await?;
+        users::delete(&txn, &user.id, crate::tokens::now()).await?;
         txn.commit().await?;
         self.user_cache.invalidate(&user.id);
         hooks::deliver_now(self.db, &self.plugins, &queued).await;

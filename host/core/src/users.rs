@@ -10,6 +10,7 @@ use sea_orm::{
 };
 use serde_json::{Map, Value, json};
 
+use crate::db::deleted_user::{self, Entity as DeletedUsers};
 use crate::db::user::{self, Entity as Users, Model as User};
 use crate::stats::Refusal;
 
@@ -86,18 +87,17 @@ pub async fn upsert_on_login(
         avatar_url: Set(profile.avatar_url.clone()),
         join_date: Set(Some(now)),
         last_login: Set(Some(now)),
-        // Ids are the e-mail's md5: an account deleted and made again by a later login has the
-        // same id, and a token of the old account (a stolen one, say) must not work for it. The
-        // mark is a second back, so tokens minted now (`iat` = now) are valid; the original's
-        // tokens (no `iat`) only ever belong to adopted rows, which have no mark.
-        tokens_valid_after: Set(Some(now.and_utc().timestamp() - 1)),
+        // Set below for an id an operator deleted before.
+        tokens_valid_after: NotSet,
         disabled_at: NotSet,
     };
     let inserted = Users::insert(new)
         .on_conflict(OnConflict::column(user::Column::Id).do_nothing().to_owned())
         .exec_without_returning(db)
         .await?;
-    if inserted == 0 {
+    if inserted > 0 {
+        revoke_before_deletion(db, &id).await?;
+    } else {
         Users::update_many()
             .col_expr(
                 user::Column::ProviderId,
@@ -117,6 +117,24 @@ pub async fn upsert_on_login(
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("user {id} vanished after upsert")))?;
     Ok((user, inserted > 0))
+}
+
+/// A new account whose id (the e-mail's md5) an operator deleted before: every token issued
+/// up to the deletion (a stolen one, say) stays revoked for it.
+async fn revoke_before_deletion(db: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {
+    let Some(deleted) = DeletedUsers::find_by_id(id.to_string()).one(db).await? else {
+        return Ok(());
+    };
+    Users::update_many()
+        .col_expr(
+            user::Column::TokensValidAfter,
+            Expr::value(deleted.deleted_at),
+        )
+        .filter(user::Column::Id.eq(id.to_string()))
+        .exec(db)
+        .await?;
+    DeletedUsers::delete_by_id(id.to_string()).exec(db).await?;
+    Ok(())
 }
 
 /// Revokes every token issued until now by storing the logout time. Tokens minted right after
@@ -375,8 +393,21 @@ pub async fn set_disabled(
     Ok(())
 }
 
-/// Removes the user's row.
-pub async fn delete(db: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {
+/// Removes the user's row, remembering the id and the time (`deleted_users`) for an account
+/// made again with the same id.
+pub async fn delete(db: &impl ConnectionTrait, id: &str, at: i64) -> Result<(), DbErr> {
+    let tombstone = deleted_user::ActiveModel {
+        id: Set(id.to_string()),
+        deleted_at: Set(at),
+    };
+    DeletedUsers::insert(tombstone)
+        .on_conflict(
+            OnConflict::column(deleted_user::Column::Id)
+                .update_column(deleted_user::Column::DeletedAt)
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
     Users::delete_by_id(id.to_string()).exec(db).await?;
     Ok(())
 }

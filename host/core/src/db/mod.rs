@@ -1,6 +1,7 @@
 //! The database: connection (SQLite by default, PostgreSQL through `DATABASE_URL`), migrations,
 //! and the entities. Domain operations live in `crate::users`.
 
+pub mod deleted_user;
 pub mod hook_event;
 pub mod login_state;
 pub mod user;
