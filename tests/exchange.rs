@@ -32,14 +32,7 @@ async fn exchange(s: &TestServer, form: &[(&str, &str)]) -> (u16, String, Value)
     (status, cache, r.json().await.expect("json"))
 }
 
-fn form<'a>(subject: &'a str, kind: &'a str, audience: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("grant_type", GRANT),
-        ("subject_token", subject),
-        ("subject_token_type", kind),
-        ("audience", audience),
-    ]
-}
+use authhost_tests::exchange_form as form;
 
 async fn refused(s: &TestServer, form: &[(&str, &str)], error: &str) {
     let (status, cache, body) = exchange(s, form).await;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
-use authhost_tests::{TestServer, plugin_dir, worker_program};
+use authhost_tests::{TOKEN_TYPE_JWT, TestServer, exchange_form, plugin_dir, worker_program};
 use reqwest::Method;
 
 /// One request of the walk: the route template it hits, and what it sends.
@@ -51,12 +51,7 @@ async fn every_route_answers_with_the_security_headers() {
         .collect::<Vec<_>>();
     assert!(!metadata.is_empty(), "metadata routes for {issuer}");
     let r = |path: &str| format!("{p}{path}");
-    let exchange = [
-        ("grant_type", authhost::routes::TOKEN_EXCHANGE_GRANT),
-        ("subject_token", token.as_str()),
-        ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
-        ("audience", "example"),
-    ];
+    let exchange = exchange_form(&token, TOKEN_TYPE_JWT, "example");
     let mut walk = vec![
         step(&r("check"), Method::GET, &r("check")),
         // Twice with the token in a header: the second is the `check` shortcut's answer.
@@ -387,12 +382,7 @@ enabled = true
     );
     let exchanged: serde_json::Value = client
         .post(format!("{base}/auth/token"))
-        .form(&[
-            ("grant_type", authhost::routes::TOKEN_EXCHANGE_GRANT),
-            ("subject_token", token.as_str()),
-            ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
-            ("audience", "example"),
-        ])
+        .form(&exchange_form(&token, TOKEN_TYPE_JWT, "example"))
         .send()
         .await
         .unwrap()

@@ -8,7 +8,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use authhost_tests::{
-    Options, TestServer, base_toml, key_pair, md5_hex, plugin_dir, worker_program,
+    Options, TOKEN_TYPE_JWT, TestServer, base_toml, exchange_form, key_pair, md5_hex, plugin_dir,
+    worker_program,
 };
 use serde_json::{Value, json};
 
@@ -174,12 +175,7 @@ async fn operators_list_show_disable_enable_logout_and_delete_users() {
     let exchanged = s
         .client
         .post(s.url("token"))
-        .form(&[
-            ("grant_type", authhost::routes::TOKEN_EXCHANGE_GRANT),
-            ("subject_token", mallory.as_str()),
-            ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
-            ("audience", "example"),
-        ])
+        .form(&exchange_form(&mallory, TOKEN_TYPE_JWT, "example"))
         .send()
         .await
         .unwrap();

@@ -8,7 +8,7 @@ use clap::Subcommand;
 
 use crate::app::App;
 use crate::db::user::Model as User;
-use crate::users::{self, FindError};
+use crate::users;
 
 #[derive(Debug, Subcommand)]
 pub enum UsersAction {
@@ -142,7 +142,7 @@ fn show(u: &User) {
 async fn named(app: &App, who: &str) -> Result<User, ExitCode> {
     match users::find(&app.db, who).await {
         Ok(Ok(user)) => Ok(user),
-        Ok(Err(e @ (FindError::NotFound | FindError::Ambiguous(_)))) => {
+        Ok(Err(e)) => {
             eprintln!("{who}: {e}");
             Err(ExitCode::FAILURE)
         }

@@ -353,6 +353,24 @@ pub fn browser() -> reqwest::Client {
         .expect("client")
 }
 
+/// The form of an RFC 8693 token exchange at `POST {prefix}token`: `subject` of type `kind`
+/// (a token-type URN) for the service `audience`.
+pub fn exchange_form<'a>(
+    subject: &'a str,
+    kind: &'a str,
+    audience: &'a str,
+) -> Vec<(&'static str, &'a str)> {
+    vec![
+        ("grant_type", authhost::routes::TOKEN_EXCHANGE_GRANT),
+        ("subject_token", subject),
+        ("subject_token_type", kind),
+        ("audience", audience),
+    ]
+}
+
+/// The token-type URN of a JWT (RFC 8693 §3).
+pub const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+
 /// Decodes a JWT's header and payload without verifying.
 pub fn jwt_parts(token: &str) -> (Value, Value) {
     use base64::Engine;

@@ -36,9 +36,13 @@ label{display:block;margin:.8em 0}input{width:100%;padding:.4em}\
 /// the form posting only here. The form's answer redirects to `next`, which browsers also
 /// check against `form-action`, so `next`'s origin is allowed too (it passed the allowlist).
 fn content_security_policy(next: &str) -> String {
-    use base64::Engine;
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, STYLE.as_bytes());
-    let hash = base64::engine::general_purpose::STANDARD.encode(digest.as_ref());
+    // The style never changes: its hash is computed once.
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let hash = HASH.get_or_init(|| {
+        use base64::Engine;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, STYLE.as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+    });
     let next_origin = url::Url::parse(next)
         .ok()
         .map(|u| u.origin())
