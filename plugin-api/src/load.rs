@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use abi_stable::library::{LibraryError, RawLibrary, RootModule, lib_header_from_raw_library};
-use abi_stable::std_types::{RResult, RStr};
+use abi_stable::std_types::{RResult, RStr, RString};
 use serde_json::Value;
 
 use crate::{
@@ -350,19 +350,30 @@ pub struct Instance {
     handle: usize,
 }
 
+/// A plugin's answer that is not JSON, as the call's error.
+pub fn not_json(e: serde_json::Error) -> CallError {
+    CallError::BadAnswer(format!("answer is not JSON: {e}"))
+}
+
 impl Instance {
     /// The one call path: call number `call` (`CALL_GET_PERMISSIONS`, `HOOK_*`) with the
     /// service alias (empty for hooks) and the user's profile; the plugin's JSON answer.
     pub fn invoke(&self, call: u8, service: &str, user: &Value) -> Result<Value, CallError> {
-        let user = user.to_string();
+        let answer = self.invoke_text(call, service, &user.to_string())?;
+        serde_json::from_str(answer.as_str()).map_err(not_json)
+    }
+
+    /// The same call with the profile as JSON text, answering the plugin's JSON text unread:
+    /// for a caller that only passes both on (a worker process), which would otherwise parse
+    /// and print each of them once more.
+    pub fn invoke_text(&self, call: u8, service: &str, user: &str) -> Result<RString, CallError> {
         match (self.module.call())(
             self.handle,
             call,
             RStr::from_str(service),
-            RStr::from_str(&user),
+            RStr::from_str(user),
         ) {
-            RResult::ROk(text) => serde_json::from_str(text.as_str())
-                .map_err(|e| CallError::BadAnswer(format!("answer is not JSON: {e}"))),
+            RResult::ROk(text) => Ok(text),
             RResult::RErr(e) => Err(CallError::from_failure(e)),
         }
     }

@@ -9,6 +9,7 @@ use std::io::{self, Read};
 use authhost_plugin_api::CallError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Frames larger than this are refused (a broken or hostile peer).
 pub const MAX_FRAME: usize = 16 << 20;
@@ -26,13 +27,14 @@ pub enum Request {
         instance: u64,
         config: Value,
     },
-    /// Calls `call` (`CALL_GET_PERMISSIONS`, `HOOK_*`) on an instance.
+    /// Calls `call` (`CALL_GET_PERMISSIONS`, `HOOK_*`) on an instance. The worker keeps the
+    /// profile as the text it came in, which is what the plugin takes.
     Call {
         id: u64,
         instance: u64,
         call: u8,
         service: String,
-        user: Value,
+        user: Box<RawValue>,
     },
     /// The host no longer uses the instance.
     Drop { instance: u64 },
@@ -69,6 +71,17 @@ pub enum Reply {
     Answer {
         id: u64,
         result: Result<Value, WireError>,
+    },
+}
+
+/// `Reply::Answer` as the worker sends it: the plugin's JSON text as it is, so an answer is
+/// checked once and copied, not read into a tree and printed again.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerFrame<'a> {
+    Answer {
+        id: u64,
+        result: Result<&'a RawValue, WireError>,
     },
 }
 
@@ -182,7 +195,7 @@ mod tests {
             instance: 2,
             call: 1,
             service: "docs".into(),
-            user: serde_json::json!({"id": "u1"}),
+            user: RawValue::from_string(r#"{"id":"u1"}"#.into()).expect("JSON"),
         };
         let frame = encode(&call).expect("encodes");
         let back: Request = read_blocking(&mut frame.as_slice())
@@ -222,9 +235,47 @@ mod tests {
                 call: 2,
                 service,
                 user: read,
-            } => assert_eq!((service.as_str(), read), ("svc", user)),
+            } => {
+                let read: serde_json::Value = serde_json::from_str(read.get()).expect("JSON");
+                assert_eq!((service.as_str(), read), ("svc", user));
+            }
             other => panic!("read back as {other:?}"),
         }
+    }
+
+    #[test]
+    fn an_answer_sent_as_text_is_read_as_a_reply() {
+        let text = r#"{"read": true, "n": [1, 2]}"#;
+        let raw: &RawValue = serde_json::from_str(text).expect("JSON");
+        let frame = encode(&AnswerFrame::Answer {
+            id: 4,
+            result: Ok(raw),
+        })
+        .expect("encodes");
+        let back: Reply = read_blocking(&mut frame.as_slice())
+            .expect("reads")
+            .expect("one message");
+        match back {
+            Reply::Answer {
+                id: 4,
+                result: Ok(v),
+            } => {
+                assert_eq!(v, serde_json::json!({"read": true, "n": [1, 2]}))
+            }
+            other => panic!("read back as {other:?}"),
+        }
+        let failed = encode(&AnswerFrame::Answer {
+            id: 5,
+            result: Err(WireError::Panicked("boom".into())),
+        })
+        .expect("encodes");
+        let back: Reply = read_blocking(&mut failed.as_slice())
+            .expect("reads")
+            .expect("one message");
+        assert!(matches!(
+            back,
+            Reply::Answer { id: 5, result: Err(WireError::Panicked(m)) } if m == "boom"
+        ));
     }
 
     #[test]

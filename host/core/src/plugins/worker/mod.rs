@@ -173,6 +173,9 @@ async fn start(link: &Arc<Link>) -> Result<Process, String> {
         while let Some(frame) = outbox.recv().await {
             batch.clear();
             batch.extend_from_slice(&frame);
+            // Callers ready to run go first, so their calls join this write: each write wakes
+            // the worker, and a worker woken for one call costs more than the call.
+            tokio::task::yield_now().await;
             while batch.len() < 64 * 1024
                 && let Ok(more) = outbox.try_recv()
             {

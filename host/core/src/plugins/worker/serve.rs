@@ -19,11 +19,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use authhost_plugin_api::abi_stable::std_types::RStr;
-use authhost_plugin_api::load::{Instance, Library};
+use authhost_plugin_api::load::{Instance, Library, not_json};
 use authhost_plugin_api::{CallError, HostLogger, Kind};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
-use super::frame::{self, Loaded, PROTOCOL_VERSION, Reply, Request, WireError};
+use super::frame::{self, AnswerFrame, Loaded, PROTOCOL_VERSION, Reply, Request, WireError};
 use super::threads::Threads;
 
 /// The socket the host hands every worker.
@@ -47,19 +47,29 @@ struct Instances {
 
 type Shared = Arc<RwLock<Instances>>;
 
-/// `reply` as a frame. An answer too large for a frame still answers: with an error, not
+/// An answer as a frame. An answer too large for a frame still answers: with an error, not
 /// silence.
-fn encode(reply: &Reply) -> Option<Vec<u8>> {
-    match frame::encode(reply) {
-        Ok(frame) => Some(frame),
-        Err(e) => match reply {
-            Reply::Answer { id, .. } => frame::encode(&Reply::Answer {
-                id: *id,
+fn answer_frame(id: u64, result: Result<&RawValue, WireError>) -> Option<Vec<u8>> {
+    frame::encode(&AnswerFrame::Answer { id, result })
+        .or_else(|e| {
+            frame::encode(&AnswerFrame::Answer {
+                id,
                 result: Err(WireError::BadAnswer(format!("cannot send the answer: {e}"))),
             })
-            .ok(),
-            Reply::Ready { .. } => None,
+        })
+        .ok()
+}
+
+/// A plugin call's outcome as a frame: the answer is sent as the plugin wrote it once it is
+/// checked to be JSON (what the host reads must be JSON, or the host would take the worker for
+/// broken), and as the in-process loader's `BadAnswer` when it is not.
+fn call_answer(id: u64, answer: Result<&str, &CallError>) -> Option<Vec<u8>> {
+    match answer {
+        Ok(text) => match serde_json::from_str::<&RawValue>(text) {
+            Ok(raw) => answer_frame(id, Ok(raw)),
+            Err(e) => answer_frame(id, Err(not_json(e).into())),
         },
+        Err(e) => answer_frame(id, Err(e.clone().into())),
     }
 }
 
@@ -163,11 +173,11 @@ pub fn serve(path: &Path, kind: Kind, threads: usize) -> i32 {
             (None, Err(e.to_string()))
         }
     };
-    let ready = encode(&Reply::Ready {
+    let ready = frame::encode(&Reply::Ready {
         protocol: PROTOCOL_VERSION,
         loaded,
     });
-    if let Some(frame) = ready {
+    if let Ok(frame) = ready {
         let _ = writer.write_all(&frame);
     }
     let Some(library) = library else { return 0 };
@@ -283,7 +293,7 @@ fn call_thread(w: &Worker) -> i32 {
 
 /// Runs one request; its answer as a frame.
 fn run(request: Request, library: &Library, instances: &Shared) -> Option<Vec<u8>> {
-    let (id, result) = match request {
+    match request {
         Request::Instantiate {
             id,
             instance,
@@ -295,9 +305,9 @@ fn run(request: Request, library: &Library, instances: &Shared) -> Option<Vec<u8
                 {
                     set.live.insert(instance, Arc::new(made));
                 }
-                Value::Null
+                RawValue::NULL
             });
-            (id, built)
+            answer_frame(id, built.map_err(Into::into))
         }
         Request::Call {
             id,
@@ -310,23 +320,63 @@ fn run(request: Request, library: &Library, instances: &Shared) -> Option<Vec<u8
                 .read()
                 .ok()
                 .and_then(|set| set.live.get(&instance).cloned());
-            let result = match target {
-                Some(target) => target.invoke(call, &service, &user),
+            // Text in, text out: the profile goes to the plugin as it came, and the answer is
+            // only checked to be JSON (the host reads it, as it would in-process).
+            let answer = match target {
+                Some(target) => target.invoke_text(call, &service, user.get()),
                 None => Err(CallError::Failed(format!("no instance {instance}"))),
             };
-            (id, result)
+            call_answer(id, answer.as_ref().map(|text| text.as_str()))
         }
-        Request::Drop { .. } => return None,
-    };
-    encode(&Reply::Answer {
-        id,
-        result: result.map_err(Into::into),
-    })
+        Request::Drop { .. } => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::holds_frame;
+    use super::{call_answer, holds_frame};
+    use crate::plugins::worker::frame::{self, Reply, WireError};
+    use authhost_plugin_api::CallError;
+
+    fn read(frame: Option<Vec<u8>>) -> Reply {
+        let frame = frame.expect("a frame");
+        frame::read_blocking(&mut frame.as_slice())
+            .expect("readable")
+            .expect("one message")
+    }
+
+    #[test]
+    fn an_answer_goes_out_as_written_and_one_that_is_not_json_as_an_error() {
+        match read(call_answer(1, Ok(r#" {"docs": {"read": true}} "#))) {
+            Reply::Answer {
+                id: 1,
+                result: Ok(v),
+            } => {
+                assert_eq!(v, serde_json::json!({"docs": {"read": true}}))
+            }
+            other => panic!("{other:?}"),
+        }
+        match read(call_answer(2, Ok("{not json"))) {
+            Reply::Answer {
+                id: 2,
+                result: Err(WireError::BadAnswer(m)),
+            } => assert!(m.starts_with("answer is not JSON"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // Two values are not one answer.
+        assert!(matches!(
+            read(call_answer(3, Ok("{} {}"))),
+            Reply::Answer {
+                id: 3,
+                result: Err(WireError::BadAnswer(_))
+            }
+        ));
+        let failed = CallError::Panicked("boom".into());
+        assert!(matches!(
+            read(call_answer(4, Err(&failed))),
+            Reply::Answer { id: 4, result: Err(WireError::Panicked(m)) } if m == "boom"
+        ));
+    }
 
     #[test]
     fn a_frame_is_whole_only_with_its_header_and_every_byte_of_its_body() {
