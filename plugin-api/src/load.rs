@@ -245,6 +245,11 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// A plugin's answer that JSON cannot read (in this process or a worker's host alike).
+    pub fn not_json(e: serde_json::Error) -> CallError {
+        CallError::BadAnswer(format!("answer is not JSON: {e}"))
+    }
+
     /// The `outcome` label of the call metrics.
     pub fn label(&self) -> &'static str {
         match self {
@@ -350,17 +355,12 @@ pub struct Instance {
     handle: usize,
 }
 
-/// A plugin's answer that is not JSON, as the call's error.
-pub fn not_json(e: serde_json::Error) -> CallError {
-    CallError::BadAnswer(format!("answer is not JSON: {e}"))
-}
-
 impl Instance {
     /// The one call path: call number `call` (`CALL_GET_PERMISSIONS`, `HOOK_*`) with the
     /// service alias (empty for hooks) and the user's profile; the plugin's JSON answer.
     pub fn invoke(&self, call: u8, service: &str, user: &Value) -> Result<Value, CallError> {
         let answer = self.invoke_text(call, service, &user.to_string())?;
-        serde_json::from_str(answer.as_str()).map_err(not_json)
+        serde_json::from_str(answer.as_str()).map_err(CallError::not_json)
     }
 
     /// The same call with the profile as JSON text, answering the plugin's JSON text unread:

@@ -67,11 +67,22 @@ pub enum Reply {
         protocol: u32,
         loaded: Result<Loaded, String>,
     },
-    /// The answer to request `id`.
+    /// The answer to request `id`: the plugin's JSON text, read into a value by
+    /// `answer_value`.
     Answer {
         id: u64,
-        result: Result<Value, WireError>,
+        result: Result<Box<RawValue>, WireError>,
     },
+}
+
+/// An answer as its caller gets it. The text is read here, not as part of the frame, so that
+/// an answer JSON cannot hold (a number out of range, a lone surrogate, nesting too deep) fails
+/// its own call with the in-process loader's error, and the frame around it stays readable.
+pub fn answer_value(result: Result<Box<RawValue>, WireError>) -> Result<Value, CallError> {
+    match result {
+        Ok(text) => serde_json::from_str(text.get()).map_err(CallError::not_json),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `Reply::Answer` as the worker sends it: the plugin's JSON text as it is, so an answer is
@@ -256,12 +267,10 @@ mod tests {
             .expect("reads")
             .expect("one message");
         match back {
-            Reply::Answer {
-                id: 4,
-                result: Ok(v),
-            } => {
-                assert_eq!(v, serde_json::json!({"read": true, "n": [1, 2]}))
-            }
+            Reply::Answer { id: 4, result } => assert_eq!(
+                answer_value(result),
+                Ok(serde_json::json!({"read": true, "n": [1, 2]}))
+            ),
             other => panic!("read back as {other:?}"),
         }
         let failed = encode(&AnswerFrame::Answer {

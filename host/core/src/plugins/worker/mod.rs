@@ -41,6 +41,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 const HEALTHY_AFTER: Duration = Duration::from_secs(30);
+/// Calls queued at once are written together up to about this many bytes.
+const WRITE_BATCH: usize = 64 * 1024;
 
 /// What the supervisor and the calls share.
 struct Link {
@@ -173,10 +175,12 @@ async fn start(link: &Arc<Link>) -> Result<Process, String> {
         while let Some(frame) = outbox.recv().await {
             batch.clear();
             batch.extend_from_slice(&frame);
-            // Callers ready to run go first, so their calls join this write: each write wakes
-            // the worker, and a worker woken for one call costs more than the call.
+            // The tasks ready on this runtime thread run first (a yielded task waits until the
+            // thread's queue is empty or the scheduler's next pass, a few dozen task polls at
+            // most), so the calls they make join this write: each write wakes the worker, and
+            // a worker woken for one call costs more than the call.
             tokio::task::yield_now().await;
-            while batch.len() < 64 * 1024
+            while batch.len() < WRITE_BATCH
                 && let Ok(more) = outbox.try_recv()
             {
                 batch.extend_from_slice(&more);
@@ -195,7 +199,7 @@ async fn start(link: &Arc<Link>) -> Result<Process, String> {
         loop {
             match frame::read_async::<Reply>(&mut reader).await {
                 Ok(Some(Reply::Answer { id, result })) => {
-                    answers.answered(id, result.map_err(CallError::from));
+                    answers.answered(id, frame::answer_value(result));
                 }
                 Ok(None) => break,
                 Ok(Some(Reply::Ready { .. })) | Err(_) => {

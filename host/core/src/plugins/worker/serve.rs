@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use authhost_plugin_api::abi_stable::std_types::RStr;
-use authhost_plugin_api::load::{Instance, Library, not_json};
+use authhost_plugin_api::load::{Instance, Library};
 use authhost_plugin_api::{CallError, HostLogger, Kind};
 use serde_json::value::RawValue;
 
@@ -60,14 +60,16 @@ fn answer_frame(id: u64, result: Result<&RawValue, WireError>) -> Option<Vec<u8>
         .ok()
 }
 
-/// A plugin call's outcome as a frame: the answer is sent as the plugin wrote it once it is
-/// checked to be JSON (what the host reads must be JSON, or the host would take the worker for
-/// broken), and as the in-process loader's `BadAnswer` when it is not.
+/// A plugin call's outcome as a frame: the answer is sent as the plugin wrote it once its
+/// syntax is checked (a frame the host cannot read gets the worker killed), and as the
+/// in-process loader's `BadAnswer` when it is not JSON. The host reads the text into a value
+/// itself (`frame::answer_value`), with the in-process limits: numbers out of range, lone
+/// surrogates and nesting past 128 levels pass this check and fail that call only.
 fn call_answer(id: u64, answer: Result<&str, &CallError>) -> Option<Vec<u8>> {
     match answer {
         Ok(text) => match serde_json::from_str::<&RawValue>(text) {
             Ok(raw) => answer_frame(id, Ok(raw)),
-            Err(e) => answer_frame(id, Err(not_json(e).into())),
+            Err(e) => answer_frame(id, Err(CallError::not_json(e).into())),
         },
         Err(e) => answer_frame(id, Err(e.clone().into())),
     }
@@ -335,47 +337,54 @@ fn run(request: Request, library: &Library, instances: &Shared) -> Option<Vec<u8
 #[cfg(test)]
 mod tests {
     use super::{call_answer, holds_frame};
-    use crate::plugins::worker::frame::{self, Reply, WireError};
+    use crate::plugins::worker::frame::{self, Reply};
     use authhost_plugin_api::CallError;
 
-    fn read(frame: Option<Vec<u8>>) -> Reply {
+    /// What the host makes of a frame: the call's id and what its caller gets.
+    fn on_host(frame: Option<Vec<u8>>) -> (u64, Result<serde_json::Value, CallError>) {
         let frame = frame.expect("a frame");
-        frame::read_blocking(&mut frame.as_slice())
-            .expect("readable")
-            .expect("one message")
+        let reply: Reply = frame::read_blocking(&mut frame.as_slice())
+            .expect("the host can read the frame")
+            .expect("one message");
+        match reply {
+            Reply::Answer { id, result } => (id, frame::answer_value(result)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
-    fn an_answer_goes_out_as_written_and_one_that_is_not_json_as_an_error() {
-        match read(call_answer(1, Ok(r#" {"docs": {"read": true}} "#))) {
-            Reply::Answer {
-                id: 1,
-                result: Ok(v),
-            } => {
-                assert_eq!(v, serde_json::json!({"docs": {"read": true}}))
-            }
-            other => panic!("{other:?}"),
-        }
-        match read(call_answer(2, Ok("{not json"))) {
-            Reply::Answer {
-                id: 2,
-                result: Err(WireError::BadAnswer(m)),
-            } => assert!(m.starts_with("answer is not JSON"), "{m}"),
-            other => panic!("{other:?}"),
-        }
-        // Two values are not one answer.
-        assert!(matches!(
-            read(call_answer(3, Ok("{} {}"))),
-            Reply::Answer {
-                id: 3,
-                result: Err(WireError::BadAnswer(_))
-            }
-        ));
+    fn an_answer_goes_out_as_written() {
+        let written = r#"{"docs": {"read": true}}"#;
+        let frame = call_answer(1, Ok(&format!(" {written}\n"))).expect("a frame");
+        let body = String::from_utf8_lossy(&frame[4..]);
+        assert!(body.contains(written), "copied as written: {body}");
+        assert_eq!(
+            on_host(Some(frame)),
+            (1, Ok(serde_json::json!({"docs": {"read": true}})))
+        );
         let failed = CallError::Panicked("boom".into());
-        assert!(matches!(
-            read(call_answer(4, Err(&failed))),
-            Reply::Answer { id: 4, result: Err(WireError::Panicked(m)) } if m == "boom"
-        ));
+        assert_eq!(on_host(call_answer(4, Err(&failed))), (4, Err(failed)));
+    }
+
+    #[test]
+    fn an_answer_json_cannot_read_fails_its_call_as_in_process_and_keeps_the_frame_readable() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        for (id, text) in [
+            (2, "{not json"),
+            (3, "{} {}"),
+            (4, r#"{"n": 1e400}"#),
+            (5, r#"{"s": "\ud800"}"#),
+            (6, deep.as_str()),
+        ] {
+            let (answered, result) = on_host(call_answer(id, Ok(text)));
+            assert_eq!(answered, id);
+            // The same error, in the same words, as the in-process loader's.
+            let in_process = serde_json::from_str::<serde_json::Value>(text)
+                .map_err(CallError::not_json)
+                .expect_err("not readable in-process either");
+            assert!(matches!(&in_process, CallError::BadAnswer(_)));
+            assert_eq!(result, Err(in_process), "{text}");
+        }
     }
 
     #[test]
