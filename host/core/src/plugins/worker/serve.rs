@@ -322,8 +322,8 @@ fn run(request: Request, library: &Library, instances: &Shared) -> Option<Vec<u8
                 .read()
                 .ok()
                 .and_then(|set| set.live.get(&instance).cloned());
-            // Text in, text out: the profile goes to the plugin as it came, and the answer is
-            // only checked to be JSON (the host reads it, as it would in-process).
+            // Text in, text out: the profile goes to the plugin as it came, and only the
+            // answer's syntax is checked here (the host reads it, as it would in-process).
             let answer = match target {
                 Some(target) => target.invoke_text(call, &service, user.get()),
                 None => Err(CallError::Failed(format!("no instance {instance}"))),
