@@ -78,7 +78,37 @@ fn keys(config: &Config) -> Verdict {
     }
 }
 
+/// A SQLite file that does not exist yet, judged without opening it: opening would create it,
+/// and a check that leaves an empty database behind (at a mistyped path, say) misleads.
+fn missing_sqlite_file(config: &Config) -> Option<Verdict> {
+    let url = config.database_url();
+    let path = crate::db::sqlite_file(&url)?;
+    if std::path::Path::new(&path).exists() {
+        return None;
+    }
+    let creates = url
+        .split_once('?')
+        .is_some_and(|(_, query)| query.split('&').any(|pair| pair == "mode=rwc"));
+    Some(if !creates {
+        Verdict::Fail(format!(
+            "{path} does not exist, and the URL does not let SQLite create it (add ?mode=rwc)"
+        ))
+    } else if !config.server.run_migrations {
+        Verdict::Fail(format!(
+            "{path} does not exist yet and server.run_migrations is off: `authhost migrate` creates it"
+        ))
+    } else {
+        Verdict::Warn(format!(
+            "{path} does not exist yet: `authhost serve` creates it and applies every migration (all pending)"
+        ))
+    })
+}
+
 async fn database(config: &Config, report: &mut Report) {
+    if let Some(verdict) = missing_sqlite_file(config) {
+        report.line("database", verdict);
+        return;
+    }
     let url = crate::config::without_password(&config.database_url());
     let db = match crate::db::connect(&config.database_url(), config.database.max_connections).await
     {

@@ -398,7 +398,34 @@ fn check_reports_every_failure_by_name_and_passes_a_good_configuration() {
     let dir = tempfile::tempdir().unwrap();
     keygen(dir.path());
     let good = write_config(dir.path(), &keys_toml(dir.path()));
-    // A new database: its migrations are pending (applied at start, so only a warning).
+    // No database file yet: serve would create it and apply every migration, so only a
+    // warning, and the check itself creates nothing.
+    let out = with_config(&good, &["check"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("WARN database:") && text.contains("does not exist yet"),
+        "{text}"
+    );
+    assert!(!dir.path().join("a.db").exists(), "check created the file");
+    // A URL that does not let SQLite create the file: serve would fail, so check does.
+    let other = dir.path().join("other.db");
+    let out = authhost()
+        .arg("--config")
+        .arg(&good)
+        .arg("check")
+        .env("DATABASE_URL", format!("sqlite://{}", other.display()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("FAIL database:") && text.contains("mode=rwc"),
+        "{text}"
+    );
+    assert!(!other.exists(), "check created the file");
+    // A file without the migrations: they are pending (applied at start, so only a warning).
+    std::fs::write(dir.path().join("a.db"), b"").unwrap();
     let out = with_config(&good, &["check"]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{text}");

@@ -102,7 +102,8 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 }
 
 /// The file behind a `sqlite://PATH?...` URL, if any.
-fn sqlite_file(url: &str) -> Option<String> {
+/// The file of a SQLite URL (none for memory databases and other backends).
+pub fn sqlite_file(url: &str) -> Option<String> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
