@@ -101,8 +101,8 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
 }
 
-/// The file behind a `sqlite://PATH?...` URL, if any.
-/// The file of a SQLite URL (none for memory databases and other backends).
+/// The file behind a `sqlite://PATH?...` URL, if any (none for memory databases and other
+/// backends).
 pub fn sqlite_file(url: &str) -> Option<String> {
     let rest = url
         .strip_prefix("sqlite://")
