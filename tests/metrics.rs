@@ -15,18 +15,6 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-async fn check(s: &TestServer, token: &str) -> Value {
-    s.client
-        .get(s.url("check"))
-        .header("auth-token", token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_cover_what_operators_alert_on() {
     let s = TestServer::start().await;
@@ -113,7 +101,7 @@ async fn metrics_cover_what_operators_alert_on() {
     let user_hits = "authhost_cache_hits_total{cache=\"users\"}";
     let before = s.metric(user_hits).await;
     for _ in 0..3 {
-        assert_eq!(check(&s, &token).await["authenticated"], true);
+        assert_eq!(s.get_json_as("check", &token).await["authenticated"], true);
     }
     assert_eq!(s.metric(user_hits).await, before + 3.0);
 
@@ -159,7 +147,11 @@ async fn metrics_cover_what_operators_alert_on() {
     for (reason, forged) in &cases {
         let sample = format!("authhost_tokens_refused_total{{reason=\"{reason}\"}}");
         let before = s.metric(&sample).await;
-        assert_eq!(check(&s, forged).await["authenticated"], false, "{reason}");
+        assert_eq!(
+            s.get_json_as("check", forged).await["authenticated"],
+            false,
+            "{reason}"
+        );
         assert_eq!(s.metric(&sample).await, before + 1.0, "{reason}");
     }
     // A disabled account's valid token.
@@ -171,7 +163,7 @@ async fn metrics_cover_what_operators_alert_on() {
         .unwrap();
     s.app.sessions().disable(&user).await.unwrap();
     let before = s.metric(disabled).await;
-    assert_eq!(check(&s, &other).await["authenticated"], false);
+    assert_eq!(s.get_json_as("check", &other).await["authenticated"], false);
     assert_eq!(s.metric(disabled).await, before + 1.0);
     let revoked = "authhost_tokens_refused_total{reason=\"revoked\"}";
     assert_eq!(
@@ -179,7 +171,7 @@ async fn metrics_cover_what_operators_alert_on() {
         true
     );
     let before = s.metric(revoked).await;
-    assert_eq!(check(&s, &token).await["authenticated"], false);
+    assert_eq!(s.get_json_as("check", &token).await["authenticated"], false);
     assert_eq!(s.metric(revoked).await, before + 1.0);
 
     // Database errors, by kind, once the database is gone.

@@ -18,27 +18,9 @@ fn b64(v: &Value) -> String {
 
 /// Asserts that `check` and `authorize` both refuse `token`.
 async fn assert_refused(s: &TestServer, what: &str, token: &str) {
-    let check: Value = s
-        .client
-        .get(s.url("check"))
-        .header("auth-token", token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let check: Value = s.get_json_as("check", token).await;
     assert_eq!(check["authenticated"], false, "check accepted {what}");
-    let auth: Value = s
-        .client
-        .get(s.url("authorize?service=example"))
-        .header("auth-token", token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let auth: Value = s.get_json_as("authorize?service=example", token).await;
     assert_eq!(
         auth,
         json!({ "permissions": {} }),
@@ -47,16 +29,7 @@ async fn assert_refused(s: &TestServer, what: &str, token: &str) {
 }
 
 async fn assert_accepted(s: &TestServer, what: &str, token: &str) {
-    let check: Value = s
-        .client
-        .get(s.url("check"))
-        .header("auth-token", token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let check: Value = s.get_json_as("check", token).await;
     assert_eq!(check["authenticated"], true, "check refused {what}");
 }
 

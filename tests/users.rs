@@ -160,16 +160,7 @@ async fn operators_list_show_disable_enable_logout_and_delete_users() {
     // The same token in a header (the `check` shortcut's path, which reads the user cache),
     // and traded at the token endpoint.
     for _ in 0..2 {
-        let by_header: Value = s
-            .client
-            .get(s.url("check"))
-            .header("auth-token", &mallory)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let by_header = s.get_json_as("check", &mallory).await;
         assert_eq!(by_header["authenticated"], false);
     }
     let exchanged = s

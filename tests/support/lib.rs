@@ -294,6 +294,19 @@ impl TestServer {
         r.json().await.expect("json body")
     }
 
+    /// `GET` with `token` in the `auth-token` header; the JSON answer, whatever its status.
+    pub async fn get_json_as(&self, path_and_query: &str, token: &str) -> Value {
+        self.client
+            .get(self.url(path_and_query))
+            .header("auth-token", token)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json body")
+    }
+
     /// `POST` to `path_and_query` with no body; the answer must be 200 JSON.
     pub async fn post_json(&self, path_and_query: &str) -> Value {
         let r = self
