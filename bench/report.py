@@ -213,6 +213,15 @@ for ex, au, what in (("W5", "W2", "cache on"), ("W5N", "W2N", "cache off")):
             f"(median of {len(ratios)} back-to-back pairs: " + listed(ratios)
             + f") — {verdict(median >= 0.9)}"
         )
+login = pair_ratios("login", "W6", "W1")
+if login:
+    starts = [parse(raw / "login" / f"W6-{i}.txt")["rps"] for i in (1, 2, 3) if (raw / "login" / f"W6-{i}.txt").exists()]
+    refused = sum(parse(raw / "login" / f"W6-{i}.txt")["non2xx"] for i in (1, 2, 3) if (raw / "login" / f"W6-{i}.txt").exists())
+    targets.append(
+        f"- login start (GET login/github, sealed cookie, nothing written) vs check with a valid token, 64 connections: "
+        f"{median_of(login):.2f}× (median of {len(login)} back-to-back pairs: " + listed(login)
+        + f"; login starts {', '.join(f'{r:,.0f}' for r in starts)} req/s, {refused} answered other than 2xx/3xx)"
+    )
 if w2_64:
     r2 = w2_64["rps"] / sign_all
     targets.append(f"- W2 with the cache on (default), same ceiling: {r2:.2f}× (higher is the point of the cache)")

@@ -207,6 +207,22 @@ done
 kill "$IPID"; wait "$IPID" 2>/dev/null || true
 exchange_pairs W5 W2
 
+# W6: login starts (GET login/github, never finished) against W1 on one server with GitHub
+# configured (the original's GITHUB_KEY/GITHUB_SECRET; a start never calls GitHub), in
+# back-to-back pairs. A start seals the login into its cookie and writes nothing to the
+# database; bench/login-start.sh compares two binaries (before and after a change) this way.
+say "W6 login start vs W1 check, back-to-back at 64 connections"
+stop_authhost
+GITHUB_KEY=bench-client GITHUB_SECRET=bench-secret start_authhost "$WORK/authhost-1k.db"
+test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT_A/auth/login/github")" = 302
+mkdir -p "$WORK/raw/login"
+for i in 1 2 3; do
+  wrk -t2 -c64 -d"${DURATION}s" "http://127.0.0.1:$PORT_A/auth/login/github" >"$WORK/raw/login/W6-$i.txt" 2>&1
+  wrk -t2 -c64 -d"${DURATION}s" -H "auth-token: $TOKEN_A" "http://127.0.0.1:$PORT_A/auth/check" >"$WORK/raw/login/W1-$i.txt" 2>&1
+  printf 'pair %s: login start %s  check %s req/s\n' "$i" "$(awk '/Requests\/sec/ {print $2}' "$WORK/raw/login/W6-$i.txt")" \
+    "$(awk '/Requests\/sec/ {print $2}' "$WORK/raw/login/W1-$i.txt")"
+done
+
 if [ -z "${BENCH_SKIP_1M:-}" ]; then
   say "W1 on 1M users"
   stop_authhost

@@ -271,6 +271,7 @@ listen = "127.0.0.1:{port}"
 external_address = "{base}"
 data_dir = "{data}"
 access_log = true
+trusted_proxies = ["127.0.0.1"]
 [database]
 url = "sqlite://{data}/authhost.db?mode=rwc"
 [redirects]
@@ -413,6 +414,21 @@ enabled = true
         .await
         .unwrap();
 
+    // Behind a trusted proxy the client is the address the proxy appended, in its own line,
+    // whatever the client wrote in a line before it (bytes that are not text included).
+    for client_line in [&b"203.0.113.77"[..], &b"\xff\xfe"[..]] {
+        client
+            .get(format!("{base}/auth/resolve?username=nobody"))
+            .header(
+                "x-forwarded-for",
+                reqwest::header::HeaderValue::from_bytes(client_line).unwrap(),
+            )
+            .header("x-forwarded-for", "198.51.100.1")
+            .send()
+            .await
+            .unwrap();
+    }
+
     // Lines are written as requests end; give the last one a moment, then stop the server.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     child.kill().unwrap();
@@ -446,6 +462,12 @@ enabled = true
             .copied()
             .collect::<Vec<_>>()
     };
+    let resolved = line_of("/auth/resolve");
+    assert_eq!(resolved.len(), 2, "{text}");
+    assert!(
+        resolved.iter().all(|l| l.contains("client=198.51.100.1")),
+        "{resolved:?}"
+    );
     let checks = line_of("/auth/check");
     assert_eq!(checks.len(), 6, "{text}");
     assert!(

@@ -1,7 +1,7 @@
 //! Two replicas on one database, as behind a load balancer (the same external address and
-//! keys): a login started on one finishes on the other, a logout on one reaches the other
-//! within `user_cache_ms`, of two users racing for one name across both exactly one wins, and a
-//! key rotation applied to both keeps every user logged in. Runs on SQLite (two servers on one
+//! keys): a login started on one finishes on the other (also halfway through a key switch), a
+//! logout on one reaches the other within `user_cache_ms`, of two users racing for one name
+//! across both exactly one wins, and a key rotation applied to both keeps every user logged in. Runs on SQLite (two servers on one
 //! file), and on PostgreSQL with AUTHHOST_TEST_POSTGRES (as CI runs it).
 
 use std::time::{Duration, Instant};
@@ -57,29 +57,9 @@ async fn a_login_started_on_one_replica_finishes_on_the_other_and_a_logout_reach
     let db = TestDb::new(dir.path()).await;
     let gh = FakeGitHub::start().await;
     let (a, b) = pair(&db, &gh, 0, "").await;
-    // One browser: the binding cookie set by `a` goes to `b` (cookies do not tell ports apart,
+    // One browser: the login cookie set by `a` goes to `b` (cookies do not tell ports apart,
     // and behind a load balancer both replicas have one address).
-    let browser = browser();
-    let start = format!("login/github?next={}", url_encode(NEXT));
-    let r = browser.get(a.url(&start)).send().await.expect("start on a");
-    let upstream = location(&r);
-    let r = browser
-        .get(format!("{upstream}&login=private"))
-        .send()
-        .await
-        .expect("upstream");
-    let callback = location(&r);
-    let r = browser
-        .get(on(&b, &callback))
-        .send()
-        .await
-        .expect("callback on b");
-    let done = reqwest::Url::parse(&location(&r)).expect("absolute");
-    let token = done
-        .query_pairs()
-        .find(|(k, _)| k == "jwt")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| panic!("no token in {done}"));
+    let token = login_across(&a, &b).await.expect("a login from a to b");
     assert!(authenticated(&a, &token).await && authenticated(&b, &token).await);
 
     // A logout on b: at once on b, on a within user_cache_ms (500 ms; a cached the row above).
@@ -153,6 +133,91 @@ async fn a_key_rotation_applied_to_both_replicas_keeps_users_logged_in() {
     let after = b.dev_login("new@example.org", "New").await;
     assert_ne!(jwt_parts(&after).0["kid"], jwt_parts(&before).0["kid"]);
     assert!(authenticated(&a, &after).await);
+    b.stop_keep_db().await;
+    a.stop_keep_db().await;
+    db.drop_database().await;
+}
+
+/// One browser starts a GitHub login on `from` and comes back to `to`: the token, or the
+/// status and body of the refusal.
+async fn login_across(from: &TestServer, to: &TestServer) -> Result<String, (u16, String)> {
+    let browser = browser();
+    let start = format!("login/github?next={}", url_encode(NEXT));
+    let r = browser.get(from.url(&start)).send().await.expect("start");
+    let upstream = location(&r);
+    let r = browser
+        .get(format!("{upstream}&login=private"))
+        .send()
+        .await
+        .expect("upstream");
+    let r = browser
+        .get(on(to, &location(&r)))
+        .send()
+        .await
+        .expect("callback");
+    if r.status() != 302 {
+        return Err((r.status().as_u16(), r.text().await.unwrap_or_default()));
+    }
+    let done = reqwest::Url::parse(&location(&r)).expect("absolute");
+    done.query_pairs()
+        .find(|(k, _)| k == "jwt")
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| (302, done.to_string()))
+}
+
+/// A rolling key switch: replica `a` not yet switched (old key signs, the new one is next),
+/// replica `b` switched (new key signs, the old one retired). A login started on either
+/// finishes on the other, since each opens the other's sealed cookie. Once the old key is
+/// removed, a login still sealed with it is refused with the "start again" answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_in_progress_survives_a_key_switch_across_replicas() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDb::new(dir.path()).await;
+    let gh = FakeGitHub::start().await;
+    let (old, new) = (dir.path().join("old.pem"), dir.path().join("new.pem"));
+    std::fs::write(&old, &key_pair(0).0).expect("write");
+    std::fs::write(&new, &key_pair(1).0).expect("write");
+    let options = |key: usize, keys_toml: String| {
+        let mut o = Options {
+            key,
+            db: Some(db.clone()),
+            extra_toml: format!("{}\n[keys]\n{keys_toml}", gh.provider_toml()),
+            ..Options::default()
+        };
+        o.env
+            .insert("AUTHHOST_DATABASE__USER_CACHE_MS".into(), "500".into());
+        o
+    };
+    let a =
+        TestServer::start_with(options(0, format!("next_private_key_files = [{new:?}]\n"))).await;
+    let b = TestServer::start_with(options(
+        1,
+        format!("retired_private_key_files = [{old:?}]\n"),
+    ))
+    .await;
+    for (from, to, what) in [
+        (&a, &b, "old key to switched"),
+        (&b, &a, "new key to unswitched"),
+    ] {
+        let token = login_across(from, to)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+        assert!(authenticated(from, &token).await && authenticated(to, &token).await);
+    }
+    // A login started on `a` (sealed with the old key), finished after every replica dropped
+    // the old key.
+    let done = TestServer::start_with(options(1, String::new())).await;
+    let refused = login_across(&a, &done)
+        .await
+        .expect_err("the old key is gone");
+    assert_eq!(refused.0, 400);
+    assert!(refused.1.contains("start the login again"), "{}", refused.1);
+    assert_eq!(
+        done.metric("authhost_login_callbacks_refused_total{reason=\"unknown_key\"}")
+            .await,
+        1.0
+    );
+    done.stop_keep_db().await;
     b.stop_keep_db().await;
     a.stop_keep_db().await;
     db.drop_database().await;

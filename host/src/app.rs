@@ -10,6 +10,7 @@ use crate::client_addr::TrustedProxies;
 use crate::config::Config;
 use crate::keys::KeyRing;
 use crate::login::Upstreams;
+use crate::login::sealed::Sealer;
 use crate::plugins::{LibraryCache, PluginSet};
 use crate::redirects::RedirectPolicy;
 use crate::tokens::TokenService;
@@ -29,6 +30,8 @@ pub struct App {
     pub redirects: RedirectPolicy,
     /// Enabled login providers other than the dev form.
     pub upstreams: Upstreams,
+    /// Seals logins in progress into the browser's cookie (keys derived from the key ring).
+    pub login_sealer: Sealer,
     pub user_cache: UserCache,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
@@ -149,6 +152,8 @@ impl App {
         tokens.self_test().map_err(|e| {
             StartupErrors(vec![format!("keys: sign-and-verify self-test failed: {e}")])
         })?;
+        let login_sealer =
+            Sealer::new(tokens.keys()).map_err(|e| StartupErrors(vec![format!("keys: {e}")]))?;
         let user_cache = UserCache::new(
             std::time::Duration::from_millis(config.database.user_cache_ms),
             crate::config::mib(config.caches.users_mib),
@@ -164,6 +169,7 @@ impl App {
             signers,
             redirects,
             upstreams,
+            login_sealer,
             user_cache,
             trusted_proxies,
             metrics,
@@ -219,7 +225,7 @@ impl App {
             redirects: &self.redirects,
             prefix: &self.config.server.prefix,
             secure: self.config.server.external_address.starts_with("https://"),
-            limits: &self.config.login,
+            sealer: &self.login_sealer,
             sessions: self.sessions(),
         }
     }

@@ -33,8 +33,6 @@ pub enum ApiError {
     /// The database did not answer; details go to the log, not to the client.
     #[error("service unavailable: database not reachable")]
     Database(#[source] sea_orm::DbErr),
-    #[error("too many logins pending from this address; retry later")]
-    TooManyRequests { retry_after_seconds: i64 },
     #[error("internal error")]
     Internal(String),
 }
@@ -48,7 +46,6 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -73,13 +70,7 @@ impl From<crate::login::flow::FlowError> for ApiError {
             FlowError::UnknownProvider => ApiError::NotFound,
             FlowError::BadNext(m) => ApiError::BadRequest(m),
             FlowError::UnknownState => ApiError::BadRequest(e.to_string()),
-            FlowError::TooManyPending {
-                retry_after_seconds,
-            } => ApiError::TooManyRequests {
-                retry_after_seconds,
-            },
-            FlowError::Database(e) => ApiError::Database(e),
-            FlowError::NoRandomness => ApiError::Internal(e.to_string()),
+            FlowError::NoRandomness | FlowError::Seal(_) => ApiError::Internal(e.to_string()),
         }
     }
 }
@@ -100,16 +91,7 @@ impl IntoResponse for ApiError {
             ApiError::Internal(e) => tracing::error!(error = %e, "internal error"),
             _ => {}
         }
-        let mut response = json_response(self.status(), &json!({ "error": self.to_string() }));
-        if let ApiError::TooManyRequests {
-            retry_after_seconds,
-        } = self
-        {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
-        }
-        response
+        json_response(self.status(), &json!({ "error": self.to_string() }))
     }
 }
 

@@ -184,6 +184,9 @@ async fn serve(config: Config, config_path: Option<PathBuf>) -> ExitCode {
         Ok(a) => Arc::new(a),
         Err(code) => return code,
     };
+    for ignored in app.config.ignored_settings() {
+        tracing::warn!("{ignored}");
+    }
     if app.config.dev_login_enabled() {
         tracing::warn!(
             "DEV LOGIN IS ON: anyone reaching {addr} can log in as any e-mail. Turn [providers.dev] off for real use."

@@ -106,8 +106,8 @@ const HELP: &[(&str, &str)] = &[
         "Logins that ended in an error redirect, by provider and error code.",
     ),
     (
-        "authhost_login_starts_refused_total",
-        "Login starts refused by the pending-login limits, by reason (client, total).",
+        "authhost_login_callbacks_refused_total",
+        "Login callbacks refused before any upstream call because the browser holds no login for them that opens, by reason (no_state, no_cookie, unreadable, unknown_key, other_login).",
     ),
     (
         "authhost_plugin_calls_total",

@@ -47,6 +47,9 @@ pub async fn run(config: Config, source: &str) -> ExitCode {
     crate::crypto::install();
     let mut report = Report { failed: false };
     report.line("configuration", Verdict::Ok(format!("{source} is valid")));
+    for ignored in config.ignored_settings() {
+        report.line("configuration", Verdict::Warn(ignored));
+    }
     report.line("keys", keys(&config));
     database(&config, &mut report).await;
     plugins(&config, &mut report).await;

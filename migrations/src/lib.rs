@@ -11,6 +11,7 @@ mod m20261130_000003_login_binding;
 mod m20261130_000004_hook_events;
 mod m20261130_000005_user_disabled;
 mod m20261130_000006_deleted_users;
+mod m20261203_000007_drop_login_states;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000004_hook_events::Migration),
             Box::new(m20261130_000005_user_disabled::Migration),
             Box::new(m20261130_000006_deleted_users::Migration),
+            Box::new(m20261203_000007_drop_login_states::Migration),
         ]
     }
 }

@@ -245,12 +245,13 @@ test('a callback URL opened in another browser logs nobody in; the browser that 
     for (let i = 0; !callbackUrl && i < 150; i++) await new Promise((r) => setTimeout(r, 100));
     assert.ok(callbackUrl, 'the callback was not reached');
 
+    // The other browser holds no login cookie for this state: a JSON refusal, no token, and
+    // it stays on authhost (without the cookie there is no `next` to go back to).
     const other = await second.newPage();
-    await other.goto(callbackUrl);
-    await other.waitForURL((u) => u.toString().startsWith(`${APP}/landing`), { timeout: 15000 });
-    const refused = new URL(other.url());
-    assert.equal(refused.searchParams.get('error'), 'browser_mismatch');
-    assert.equal(refused.searchParams.get('jwt'), null);
+    const refused = await other.goto(callbackUrl);
+    assert.equal(refused.status(), 400);
+    assert.match(JSON.parse(await refused.text()).error, /start the login again/);
+    assert.ok(other.url().startsWith(`${AUTH}/auth/oauth_callback`), other.url());
 
     await page.unroute(idpRoutes);
     await page.goto(callbackUrl);
@@ -262,6 +263,45 @@ test('a callback URL opened in another browser logs nobody in; the browser that 
   } finally {
     await Promise.all([first.close(), second.close()]);
     for (const p of profiles) fs.rmSync(p, { recursive: true, force: true });
+  }
+});
+
+test('two logins at once in one browser, two tabs and two upstreams, both finish', async () => {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'authhost-e2e-profile-'));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS });
+  try {
+    // Both tabs start their login (each gets its own sealed cookie) before either finishes.
+    const tabs = [];
+    for (const [provider, login] of [['myidp', 'frank'], ['google', 'grace']]) {
+      const page = await context.newPage();
+      await page.goto(`${APP}/app?provider=${provider}`);
+      await page.waitForURL(/\/interaction\//, { timeout: 15000 });
+      tabs.push({ page, provider, login });
+    }
+    const cookies = (await context.cookies(`${AUTH}/auth/oauth_callback`)).filter((c) => c.name.startsWith('authhost_login_'));
+    assert.equal(cookies.length, 2, 'one login cookie per login');
+    for (const c of cookies) {
+      assert.equal(c.path, '/auth/oauth_callback');
+      assert.equal(c.httpOnly, true);
+      assert.equal(c.sameSite, 'Lax');
+    }
+    // Finished in the other order.
+    for (const { page, provider, login } of tabs.reverse()) {
+      await page.fill('input[name=login]', login);
+      await page.fill('input[name=password]', 'any password');
+      await page.click('button[type=submit]');
+      await page.waitForSelector('button:has-text("Continue")', { timeout: 15000 });
+      await page.click('button:has-text("Continue")');
+      await page.waitForURL((u) => u.toString().startsWith(`${APP}/landing`), { timeout: 15000 });
+      const me = await check(new URL(page.url()).searchParams.get('jwt'));
+      assert.equal(me.authenticated, true, `${provider}: ${page.url()}`);
+      assert.equal(me.profile.provider_id, `${provider}:${login}`);
+    }
+    const left = (await context.cookies(`${AUTH}/auth/oauth_callback`)).filter((c) => c.name.startsWith('authhost_login_'));
+    assert.deepEqual(left, [], 'each login cookie is cleared when used');
+  } finally {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
   }
 });
 

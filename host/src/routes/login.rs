@@ -6,19 +6,15 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 
 use crate::app::{App, SharedApp};
-use crate::http::{ApiError, ClientIp, Params, found};
+use crate::http::{ApiError, Params, found};
 use crate::login::flow::{Binding, Callback, Redirect};
 
 pub async fn start(
     State(app): State<SharedApp>,
     Path(provider): Path<String>,
-    ClientIp(client): ClientIp,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let redirect = app
-        .flow()
-        .start(&provider, client, params.get("next"))
-        .await?;
+    let redirect = app.flow().start(&provider, params.get("next")).await?;
     Ok(respond(&app, redirect))
 }
 
@@ -49,8 +45,8 @@ fn respond(app: &App, redirect: Redirect) -> Response {
     response
 }
 
-/// `Set-Cookie` for a binding: only sent back to this host's routes, never readable by scripts,
-/// sent on the upstream's top-level redirect back (Lax), `Secure` when the external address is
+/// `Set-Cookie` for a binding: only sent back to the callback, never readable by scripts, sent
+/// on the upstream's top-level redirect back (Lax), `Secure` when the external address is
 /// https.
 fn set_cookie(app: &App, binding: &Binding) -> Option<HeaderValue> {
     let secure = if app.config.server.external_address.starts_with("https://") {
@@ -59,7 +55,7 @@ fn set_cookie(app: &App, binding: &Binding) -> Option<HeaderValue> {
         ""
     };
     HeaderValue::from_str(&format!(
-        "{}={}; Path={}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        "{}={}; Path={}oauth_callback; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
         binding.name, binding.value, app.config.server.prefix, binding.max_age,
     ))
     .ok()

@@ -356,23 +356,17 @@ impl Default for CachesConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `[login]`: nothing to set since the login state moved into the browser's cookie. The two
+/// pending-login caps of earlier versions are accepted and ignored, with a warning
+/// (`Config::ignored_settings`), so that an upgraded configuration still starts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoginConfig {
-    /// Started but unfinished logins one client address may have at once; more get 429.
-    pub max_pending_per_client: u32,
-    /// Started but unfinished logins of all clients together (bounds the table when many
-    /// addresses flood, e.g. from an IPv6 prefix holding many /64s); more get 429.
-    pub max_pending_total: u32,
-}
-
-impl Default for LoginConfig {
-    fn default() -> Self {
-        LoginConfig {
-            max_pending_per_client: 500,
-            max_pending_total: 100_000,
-        }
-    }
+    /// Any value (a number in the file, text from the environment): it is only reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_pending_per_client: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_pending_total: Option<serde_json::Value>,
 }
 
 /// `n` MiB in bytes.
@@ -457,6 +451,24 @@ impl Config {
         self.providers
             .get("dev")
             .is_some_and(|p| p.enabled.unwrap_or(true))
+    }
+
+    /// Settings that are accepted but no longer do anything, each with why: logged as warnings
+    /// at start and by `authhost check`.
+    pub fn ignored_settings(&self) -> Vec<String> {
+        let gone = "is ignored: login state travels sealed in the browser's cookie, so there is \
+                    no pending-login table to bound; remove it";
+        [
+            (
+                "login.max_pending_per_client",
+                &self.login.max_pending_per_client,
+            ),
+            ("login.max_pending_total", &self.login.max_pending_total),
+        ]
+        .into_iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(key, _)| format!("{key} {gone}"))
+        .collect()
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigErrors> {

@@ -435,3 +435,22 @@ fn the_database_url_is_shown_without_its_password_only() {
     );
     assert_eq!(redact::without_password("not a url: hunter2"), "<redacted>");
 }
+
+#[test]
+fn the_pending_login_caps_of_earlier_versions_are_accepted_and_named_as_ignored() {
+    let c = Config::from_toml_str("", &env(&[])).expect("valid");
+    assert!(c.ignored_settings().is_empty());
+    let old = "[login]\nmax_pending_per_client = 500\nmax_pending_total = 100000\n";
+    let c = Config::from_toml_str(old, &env(&[])).expect("an upgraded file still loads");
+    let ignored = c.ignored_settings();
+    assert_eq!(ignored.len(), 2, "{ignored:?}");
+    assert!(ignored[0].starts_with("login.max_pending_per_client is ignored"));
+    assert!(ignored[1].starts_with("login.max_pending_total is ignored"));
+    let c = Config::from_toml_str("", &env(&[("AUTHHOST_LOGIN__MAX_PENDING_TOTAL", "5")]))
+        .expect("valid");
+    assert_eq!(c.ignored_settings().len(), 1);
+    // Anything else under [login] is still a mistake.
+    let errs =
+        Config::from_toml_str("[login]\nmax_pending = 1\n", &env(&[])).expect_err("unknown key");
+    assert!(errs.0.iter().any(|e| e.key.contains("login")), "{errs:?}");
+}

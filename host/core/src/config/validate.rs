@@ -127,18 +127,6 @@ impl Config {
                 err(key, "must be at most 65536 (64 GiB)".into());
             }
         }
-        if self.login.max_pending_per_client == 0 {
-            err("login.max_pending_per_client", "must be at least 1".into());
-        }
-        if self.login.max_pending_total > 10_000_000 {
-            err("login.max_pending_total", "must be at most 10000000".into());
-        }
-        if self.login.max_pending_total < self.login.max_pending_per_client {
-            err(
-                "login.max_pending_total",
-                "must be at least login.max_pending_per_client".into(),
-            );
-        }
         let db = self.database_url();
         if !(db.starts_with("sqlite:")
             || db.starts_with("postgres://")

@@ -3,7 +3,6 @@
 
 pub mod deleted_user;
 pub mod hook_event;
-pub mod login_state;
 pub mod user;
 
 use std::time::Duration;

@@ -3,7 +3,8 @@
 //!
 //! - `sources`: where the PEM texts come from (settings, files, the development pair);
 //! - `parse`: PEM into keys, and the checks (size, matching halves);
-//! - `derive`: the secrets derived from the signing key (user-token HS256 key, legacy key);
+//! - `derive`: the secrets derived from the signing key (user-token HS256 key, login-state
+//!   sealing key, legacy key);
 //! - `jwk`: the public JWK and its RFC 7638 thumbprint, the `kid`;
 //! - `files`: key generation and writing key files with safe modes.
 //!
@@ -58,6 +59,8 @@ pub struct SigningKey {
     pub public: VerifyingKey,
     /// HS256 key of user tokens: HKDF-SHA256 of the private key, so it rotates with the key.
     user_token_secret: [u8; 32],
+    /// Seals logins in progress into the browser's cookie: HKDF-SHA256 too, another label.
+    login_state_secret: [u8; 32],
     /// The original's user-token key: sha256 of the PEM text exactly as configured.
     legacy_secret: [u8; 32],
 }
@@ -83,6 +86,10 @@ impl SigningKey {
 
     pub fn user_token_secret(&self) -> &[u8; 32] {
         &self.user_token_secret
+    }
+
+    pub fn login_state_secret(&self) -> &[u8; 32] {
+        &self.login_state_secret
     }
 
     pub fn legacy_secret(&self) -> &[u8; 32] {

@@ -51,11 +51,13 @@ pub fn signing_key(private: &Pem, public: Option<&Pem>) -> Result<SigningKey, Ke
         })?,
     };
     let user_token_secret = derive::user_token_secret(&pair, source)?;
+    let login_state_secret = derive::login_state_secret(&pair, source)?;
     let legacy_secret = derive::legacy_secret(pem_text);
     Ok(SigningKey {
         pair,
         public: public_key,
         user_token_secret,
+        login_state_secret,
         legacy_secret,
     })
 }

@@ -1,31 +1,25 @@
-//! The login flow as a state machine without HTTP: `start` stores a one-time state (provider,
-//! next, PKCE verifier, nonce, 10 minutes) in the database, so any replica can finish the login,
-//! and answers where to send the browser and which binding cookie to give it; `callback` checks
-//! that cookie (RFC 9700 §4.7: a callback URL opened in another browser must not log that
-//! browser in), consumes the state once, exchanges the code, and answers where to send the
-//! browser: `next` with `jwt=` or `error=`. Only an unknown state is an error without a place
-//! to go back to; nothing here creates a user on failure. The server turns `Redirect`s and
-//! `FlowError`s into responses.
+//! The login flow as a state machine without HTTP. `start` seals what the login needs
+//! (provider, next, PKCE verifier, nonce, 10 minutes) into the binding cookie it answers with
+//! (`sealed`), so starting a login writes nothing anywhere and any replica holding the keys can
+//! finish it. `callback` opens the cookie named after the callback's `state` (RFC 9700 §4.7: a
+//! callback URL opened in another browser finds no cookie and logs nobody in), checks that the
+//! sealed state is the callback's, clears the cookie, exchanges the code, and answers where to
+//! send the browser: `next` with `jwt=` or `error=`. Without a cookie that opens there is no
+//! `next` to go back to: that is a `FlowError`. Nothing here creates a user on failure. The
+//! server turns `Redirect`s and `FlowError`s into responses.
 //!
-//! Each client address (IPv6: its /64) may have `[login] max_pending_per_client` logins
-//! pending at once, and all clients together `max_pending_total`; more are refused with the
-//! seconds to wait, so a flood of starts cannot fill the table.
-
-use std::net::IpAddr;
+//! No server-side single-use record is kept: an upstream's code works once, PKCE binds it to
+//! the verifier that only this cookie holds, and the cookie is cleared when used; a replayed
+//! cookie and callback reach the upstream with a spent code and end in `upstream_error`.
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
-use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::DatabaseConnection;
 
+use super::sealed::{OpenError, PendingLogin, Sealer};
 use super::{LoginError, UpstreamProfile, Upstreams};
-use crate::config::LoginConfig;
-use crate::db::login_state::{self, Entity as LoginStates, Model as LoginState};
 use crate::redirects::{RedirectPolicy, merge_query_param};
 use crate::sessions::{SessionError, Sessions};
 use crate::tokens::now;
@@ -34,6 +28,10 @@ use crate::users::{self, LoginProfile};
 /// How long a started login may take.
 pub const STATE_SECONDS: i64 = 600;
 
+/// The longest `next` a login carries: it travels in the cookie, which must stay well under
+/// the 4 KiB browsers keep (a 2,048-byte `next` makes a cookie of about 3.2 KiB).
+pub const MAX_NEXT_LEN: usize = 2048;
+
 /// Why the flow cannot send the browser anywhere.
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {
@@ -41,19 +39,22 @@ pub enum FlowError {
     UnknownProvider,
     #[error("{0}")]
     BadNext(String),
-    #[error("unknown or already used login state")]
+    /// The callback has no state, or this browser holds no login for it that opens: already
+    /// finished, started in another browser, expired long ago (the browser dropped the cookie),
+    /// tampered with, or sealed before an upgrade or with a key this host no longer holds.
+    #[error(
+        "no login in progress for this callback in this browser (already finished, expired, or started elsewhere): start the login again"
+    )]
     UnknownState,
-    #[error("too many logins pending; retry in {retry_after_seconds} s")]
-    TooManyPending { retry_after_seconds: i64 },
-    #[error("database: {0}")]
-    Database(#[from] DbErr),
     #[error("no randomness available")]
     NoRandomness,
+    #[error("cannot seal the login state: {0}")]
+    Seal(String),
 }
 
-/// A cookie binding a login to the browser that started it; `value` empty with `max_age` 0
-/// removes it. The server renders it (HttpOnly, SameSite=Lax, `Path` = the prefix, `Secure`
-/// over https).
+/// A cookie binding a login to the browser that started it, and carrying it sealed; `value`
+/// empty with `max_age` 0 removes it. The server renders it (HttpOnly, SameSite=Lax, `Path` =
+/// the callback, `Secure` over https).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binding {
     pub name: String,
@@ -86,7 +87,8 @@ pub struct Flow<'a> {
     pub prefix: &'a str,
     /// The external address is https: binding cookies get the `__Secure-` prefix.
     pub secure: bool,
-    pub limits: &'a LoginConfig,
+    /// Seals logins in progress into their cookies and opens them again.
+    pub sealer: &'a Sealer,
     pub sessions: Sessions<'a>,
 }
 
@@ -96,11 +98,6 @@ fn random(bytes: usize) -> Result<String, FlowError> {
         .fill(&mut buf)
         .map_err(|_| FlowError::NoRandomness)?;
     Ok(URL_SAFE_NO_PAD.encode(buf))
-}
-
-/// What the database keeps of a binding cookie's value.
-fn binding_hash(value: &[u8]) -> String {
-    hex::encode(digest(&SHA256, value))
 }
 
 fn fail(provider: &str, next: &str, error: &LoginError, binding: Option<Binding>) -> Redirect {
@@ -113,31 +110,14 @@ fn fail(provider: &str, next: &str, error: &LoginError, binding: Option<Binding>
     }
 }
 
-/// Starts from one client are counted and inserted one at a time on this replica (a lock per
-/// stripe of client addresses), so that concurrent starts cannot overshoot the limit.
-static START_LOCKS: [tokio::sync::Mutex<()>; 64] =
-    [const { tokio::sync::Mutex::const_new(()) }; 64];
-
-fn start_lock(client: &str) -> &'static tokio::sync::Mutex<()> {
-    use std::hash::{BuildHasher, BuildHasherDefault};
-    let hash =
-        BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(client);
-    #[allow(clippy::indexing_slicing)] // the remainder of `% 64` is below the array's length
-    &START_LOCKS[(hash % 64) as usize]
-}
-
-/// Takes the state out of the database: `Some` for exactly one caller.
-async fn consume(db: &DatabaseConnection, state: &str) -> Result<Option<LoginState>, DbErr> {
-    if state.is_empty() || state.len() > 128 {
-        return Ok(None);
-    }
-    let Some(row) = LoginStates::find_by_id(state.to_string()).one(db).await? else {
-        return Ok(None);
-    };
-    let deleted = LoginStates::delete_by_id(state.to_string())
-        .exec(db)
-        .await?;
-    Ok((deleted.rows_affected == 1).then_some(row))
+/// Why a callback was refused before any upstream call, counted by reason.
+fn refused(reason: &'static str) -> FlowError {
+    tracing::debug!(
+        reason,
+        "login callback refused: no login in progress that opens"
+    );
+    metrics::counter!("authhost_login_callbacks_refused_total", "reason" => reason).increment(1);
+    FlowError::UnknownState
 }
 
 impl Flow<'_> {
@@ -161,100 +141,48 @@ impl Flow<'_> {
         format!("{prefix}authhost_login_{short}")
     }
 
-    /// Refuses a start when all clients together have `max_pending_total` logins pending, or
-    /// `client` has `max_pending_per_client` (with the seconds until the oldest expires).
-    async fn check_pending(&self, client: &str) -> Result<(), FlowError> {
-        let all = LoginStates::find()
-            .filter(login_state::Column::ExpiresAt.gte(now()))
-            .count(self.db)
-            .await?;
-        if all >= u64::from(self.limits.max_pending_total) {
-            tracing::warn!(
-                pending = all,
-                "login.max_pending_total reached: login starts refused until pending ones expire"
-            );
-            metrics::counter!("authhost_login_starts_refused_total", "reason" => "total")
-                .increment(1);
-            return Err(FlowError::TooManyPending {
-                retry_after_seconds: 60,
-            });
-        }
-        let pending = LoginStates::find()
-            .filter(login_state::Column::Client.eq(client))
-            .filter(login_state::Column::ExpiresAt.gte(now()))
-            .count(self.db)
-            .await?;
-        if pending < u64::from(self.limits.max_pending_per_client) {
-            return Ok(());
-        }
-        let oldest: Option<i64> = LoginStates::find()
-            .select_only()
-            .column(login_state::Column::ExpiresAt)
-            .filter(login_state::Column::Client.eq(client))
-            .filter(login_state::Column::ExpiresAt.gte(now()))
-            .order_by_asc(login_state::Column::ExpiresAt)
-            .into_tuple()
-            .one(self.db)
-            .await?;
-        metrics::counter!("authhost_login_starts_refused_total", "reason" => "client").increment(1);
-        Err(FlowError::TooManyPending {
-            retry_after_seconds: oldest.map_or(STATE_SECONDS, |e| e - now() + 1).max(1),
-        })
-    }
-
-    /// `login/<provider>?next`: to the upstream, with the binding cookie.
-    pub async fn start(
-        &self,
-        provider: &str,
-        client: IpAddr,
-        next: Option<&str>,
-    ) -> Result<Redirect, FlowError> {
+    /// `login/<provider>?next`: to the upstream, with the login sealed in the binding cookie.
+    pub async fn start(&self, provider: &str, next: Option<&str>) -> Result<Redirect, FlowError> {
         let upstream = self
             .upstreams
             .get(provider)
             .ok_or(FlowError::UnknownProvider)?;
         let next = self.checked_next(next)?;
-        let client = crate::client_addr::bucket(client).to_string();
-        LoginStates::delete_many()
-            .filter(login_state::Column::ExpiresAt.lt(now()))
-            .exec(self.db)
-            .await?;
-        let one_at_a_time = start_lock(&client).lock().await;
-        self.check_pending(&client).await?;
-        let (state, nonce, verifier, binding) =
-            (random(32)?, random(32)?, random(48)?, random(32)?);
-        LoginStates::insert(login_state::ActiveModel {
-            state: Set(state.clone()),
-            provider: Set(provider.to_string()),
-            next: Set(next.clone()),
-            pkce_verifier: Set(verifier.clone()),
-            nonce: Set(nonce.clone()),
-            expires_at: Set(now() + STATE_SECONDS),
-            browser_hash: Set(binding_hash(binding.as_bytes())),
-            client: Set(client),
-        })
-        .exec_without_returning(self.db)
-        .await?;
-        drop(one_at_a_time);
-        match upstream.authorize_url(&state, &nonce, &verifier).await {
+        if next.len() > MAX_NEXT_LEN {
+            return Err(FlowError::BadNext(format!(
+                "next must be at most {MAX_NEXT_LEN} bytes to start a login"
+            )));
+        }
+        let login = PendingLogin {
+            state: random(32)?,
+            provider: provider.to_string(),
+            next,
+            pkce_verifier: random(32)?,
+            nonce: random(32)?,
+            expires_at: now() + STATE_SECONDS,
+        };
+        match upstream
+            .authorize_url(&login.state, &login.nonce, &login.pkce_verifier)
+            .await
+        {
             Ok(url) => Ok(Redirect {
                 location: url,
                 binding: Some(Binding {
-                    name: self.binding_name(&state),
-                    value: binding,
+                    name: self.binding_name(&login.state),
+                    value: self
+                        .sealer
+                        .seal(&login)
+                        .map_err(|e| FlowError::Seal(e.to_string()))?,
                     max_age: STATE_SECONDS,
                 }),
             }),
-            Err(e) => {
-                consume(self.db, &state).await?;
-                Ok(fail(provider, &next, &e, None))
-            }
+            Err(e) => Ok(fail(provider, &login.next, &e, None)),
         }
     }
 
     /// `oauth_callback?state&code` (or `&error`): to `next`. `presented` is the value of the
-    /// request's cookie of a given name. A browser without the binding cookie of `state` gets
-    /// `error=` and the state stays, so the browser that started the login can still finish.
+    /// request's cookie of a given name. The cookie is cleared whatever the outcome once it
+    /// opens: a login is tried once.
     pub async fn callback(
         &self,
         callback: Callback<'_>,
@@ -263,44 +191,41 @@ impl Flow<'_> {
         let state = callback
             .state
             .filter(|s| !s.is_empty() && s.len() <= 128)
-            .ok_or(FlowError::UnknownState)?;
-        let pending = LoginStates::find_by_id(state.to_string())
-            .one(self.db)
-            .await?
-            .ok_or(FlowError::UnknownState)?;
+            .ok_or_else(|| refused("no_state"))?;
         let name = self.binding_name(state);
-        let bound = presented(&name)
-            .map(|v| binding_hash(&v))
-            .is_some_and(|hash| {
-                verify_slices_are_equal(hash.as_bytes(), pending.browser_hash.as_bytes()).is_ok()
-            });
-        if !bound {
-            return Ok(fail(
-                &pending.provider,
-                &pending.next,
-                &LoginError::OtherBrowser,
-                None,
-            ));
+        let value = presented(&name).ok_or_else(|| refused("no_cookie"))?;
+        let login = self.sealer.open(&value).map_err(|e: OpenError| {
+            if e == OpenError::UnknownKey {
+                tracing::info!(
+                    "a login cookie sealed with a key this host does not hold (removed after a \
+                     rotation?) was refused; its login must start again"
+                );
+            }
+            refused(e.reason())
+        })?;
+        // The cookie of another login put under this name: not this callback's login.
+        if verify_slices_are_equal(login.state.as_bytes(), state.as_bytes()).is_err() {
+            return Err(refused("other_login"));
         }
-        let row = consume(self.db, state)
-            .await?
-            .ok_or(FlowError::UnknownState)?;
         let spent = Binding {
             name,
             value: String::new(),
             max_age: 0,
         };
-        let (provider, next) = (row.provider.as_str(), row.next.as_str());
-        Ok(match self.finish(&row, callback).await {
+        Ok(match self.finish(&login, callback).await {
             Ok(token) => Redirect {
-                location: merge_query_param(next, "jwt", &token),
+                location: merge_query_param(&login.next, "jwt", &token),
                 binding: Some(spent),
             },
-            Err(e) => fail(provider, next, &e, Some(spent)),
+            Err(e) => fail(&login.provider, &login.next, &e, Some(spent)),
         })
     }
 
-    async fn finish(&self, row: &LoginState, callback: Callback<'_>) -> Result<String, LoginError> {
+    async fn finish(
+        &self,
+        row: &PendingLogin,
+        callback: Callback<'_>,
+    ) -> Result<String, LoginError> {
         if row.expires_at < now() {
             return Err(LoginError::Expired);
         }

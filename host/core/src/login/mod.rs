@@ -1,10 +1,12 @@
 //! Logging in through an upstream: Google and any OpenID Connect provider (`oidc`), GitHub
-//! (OAuth2 plus its REST API). The flow itself (states, callback, redirects) is in `flow`;
-//! each upstream only turns a code into a verified profile.
+//! (OAuth2 plus its REST API). The flow itself (start, callback, redirects) is in `flow`, the
+//! login in progress sealed into the browser's cookie in `sealed`; each upstream only turns a
+//! code into a verified profile.
 
 pub mod flow;
 mod github;
 mod oidc;
+pub mod sealed;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -34,9 +36,6 @@ pub enum LoginError {
     Denied(String),
     #[error("login state expired")]
     Expired,
-    /// The callback came to a browser that did not start this login (no binding cookie).
-    #[error("the login was started in another browser")]
-    OtherBrowser,
     #[error("invalid callback: {0}")]
     InvalidRequest(String),
     #[error("upstream error: {0}")]
@@ -56,7 +55,6 @@ impl LoginError {
         match self {
             LoginError::Denied(_) => "access_denied",
             LoginError::Expired => "expired_state",
-            LoginError::OtherBrowser => "browser_mismatch",
             LoginError::InvalidRequest(_) => "invalid_request",
             LoginError::Upstream(_) => "upstream_error",
             LoginError::Timeout => "upstream_timeout",
