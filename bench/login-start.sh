@@ -31,6 +31,7 @@ export AUTHHOST_PLUGIN_PATH=$ROOT/target/release/deps:$ROOT/target/release
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
+"${BINS[0]}" keygen --out "$WORK/keys" >/dev/null 2>&1
 PORTS=() TOKENS=() DBS=()
 for i in "${!BINS[@]}"; do
   bin=${BINS[$i]} dir=$WORK/$i port=$(free_port)
@@ -42,6 +43,9 @@ external_address = "http://127.0.0.1:$port"
 data_dir = "$dir"
 [database]
 url = "sqlite://$dir/authhost.db?mode=rwc"
+[keys]
+private_key_file = "$WORK/keys/private.pem"
+public_key_file = "$WORK/keys/public.pem"
 [plugins]
 services = "example:sample_permission_provider"
 [providers.github]
