@@ -32,6 +32,9 @@ pub struct App {
     pub upstreams: Upstreams,
     /// Seals logins in progress into the browser's cookie (keys derived from the key ring).
     pub login_sealer: Sealer,
+    /// The login cookie's `Path`: the callback's path as the browser sees it (the external
+    /// address may carry a path of its own before the prefix).
+    pub login_cookie_path: String,
     pub user_cache: UserCache,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
@@ -154,6 +157,10 @@ impl App {
         })?;
         let login_sealer =
             Sealer::new(tokens.keys()).map_err(|e| StartupErrors(vec![format!("keys: {e}")]))?;
+        let callback = crate::login::callback_url(&config);
+        let login_cookie_path = url::Url::parse(&callback)
+            .map(|u| u.path().to_string())
+            .map_err(|e| StartupErrors(vec![format!("server.external_address: {e}")]))?;
         let user_cache = UserCache::new(
             std::time::Duration::from_millis(config.database.user_cache_ms),
             crate::config::mib(config.caches.users_mib),
@@ -170,6 +177,7 @@ impl App {
             redirects,
             upstreams,
             login_sealer,
+            login_cookie_path,
             user_cache,
             trusted_proxies,
             metrics,

@@ -55,8 +55,8 @@ fn set_cookie(app: &App, binding: &Binding) -> Option<HeaderValue> {
         ""
     };
     HeaderValue::from_str(&format!(
-        "{}={}; Path={}oauth_callback; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-        binding.name, binding.value, app.config.server.prefix, binding.max_age,
+        "{}={}; Path={}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        binding.name, binding.value, app.login_cookie_path, binding.max_age,
     ))
     .ok()
 }

@@ -28,9 +28,15 @@ use crate::users::{self, LoginProfile};
 /// How long a started login may take.
 pub const STATE_SECONDS: i64 = 600;
 
-/// The longest `next` a login carries: it travels in the cookie, which must stay well under
-/// the 4 KiB browsers keep (a 2,048-byte `next` makes a cookie of about 3.2 KiB).
-pub const MAX_NEXT_LEN: usize = 2048;
+/// The longest `next` a login carries: it travels in the cookie (a 1,024-byte `next` makes a
+/// cookie of about 1.8 KiB).
+pub const MAX_NEXT_LEN: usize = 1024;
+
+/// The longest sealed login cookie value a start hands out. Browsers keep cookies up to 4 KiB,
+/// but every login in progress adds its cookie to the callback's `Cookie` line, which proxies
+/// limit (nginx: 8 KiB per header line by default): small cookies let several logins at once
+/// fit. A `next` whose characters JSON must escape can pass `MAX_NEXT_LEN` and still not fit.
+pub const MAX_COOKIE_VALUE_LEN: usize = 2048;
 
 /// Why the flow cannot send the browser anywhere.
 #[derive(Debug, thiserror::Error)]
@@ -148,10 +154,13 @@ impl Flow<'_> {
             .get(provider)
             .ok_or(FlowError::UnknownProvider)?;
         let next = self.checked_next(next)?;
+        let too_long = || {
+            FlowError::BadNext(format!(
+                "next must be at most {MAX_NEXT_LEN} bytes (fewer with quotes or backslashes) to start a login"
+            ))
+        };
         if next.len() > MAX_NEXT_LEN {
-            return Err(FlowError::BadNext(format!(
-                "next must be at most {MAX_NEXT_LEN} bytes to start a login"
-            )));
+            return Err(too_long());
         }
         let login = PendingLogin {
             state: random(32)?,
@@ -161,6 +170,13 @@ impl Flow<'_> {
             nonce: random(32)?,
             expires_at: now() + STATE_SECONDS,
         };
+        let value = self
+            .sealer
+            .seal(&login)
+            .map_err(|e| FlowError::Seal(e.to_string()))?;
+        if value.len() > MAX_COOKIE_VALUE_LEN {
+            return Err(too_long());
+        }
         match upstream
             .authorize_url(&login.state, &login.nonce, &login.pkce_verifier)
             .await
@@ -169,10 +185,7 @@ impl Flow<'_> {
                 location: url,
                 binding: Some(Binding {
                     name: self.binding_name(&login.state),
-                    value: self
-                        .sealer
-                        .seal(&login)
-                        .map_err(|e| FlowError::Seal(e.to_string()))?,
+                    value,
                     max_age: STATE_SECONDS,
                 }),
             }),
@@ -207,6 +220,9 @@ impl Flow<'_> {
         if verify_slices_are_equal(login.state.as_bytes(), state.as_bytes()).is_err() {
             return Err(refused("other_login"));
         }
+        // Checked again: the allowlist may have been narrowed since the start (a restart, or a
+        // replica with a newer configuration).
+        self.checked_next(Some(&login.next))?;
         let spent = Binding {
             name,
             value: String::new(),
@@ -240,7 +256,8 @@ impl Flow<'_> {
             && iss.trim_end_matches('/') != expected.trim_end_matches('/')
         {
             return Err(LoginError::Upstream(format!(
-                "callback from issuer {iss}, expected {expected}"
+                "callback from issuer {:?}, expected {expected}",
+                iss.chars().take(200).collect::<String>()
             )));
         }
         let code = callback
