@@ -1,8 +1,9 @@
 //! Two replicas on one database, as behind a load balancer (the same external address and
 //! keys): a login started on one finishes on the other (also halfway through a key switch), a
 //! logout on one reaches the other within `user_cache_ms`, of two users racing for one name
-//! across both exactly one wins, and a key rotation applied to both keeps every user logged in. Runs on SQLite (two servers on one
-//! file), and on PostgreSQL with AUTHHOST_TEST_POSTGRES (as CI runs it).
+//! across both exactly one wins, and a key rotation applied to both keeps every user logged in.
+//! Runs on SQLite (two servers on one file), and on PostgreSQL with AUTHHOST_TEST_POSTGRES (as
+//! CI runs it).
 
 use std::time::{Duration, Instant};
 
@@ -207,16 +208,15 @@ async fn a_login_in_progress_survives_a_key_switch_across_replicas() {
     // A login started on `a` (sealed with the old key), finished after every replica dropped
     // the old key.
     let done = TestServer::start_with(options(1, String::new())).await;
+    let unknown_key = "authhost_login_callbacks_refused_total{reason=\"unknown_key\"}";
+    let before = done.metric(unknown_key).await;
     let refused = login_across(&a, &done)
         .await
         .expect_err("the old key is gone");
     assert_eq!(refused.0, 400);
     assert!(refused.1.contains("start the login again"), "{}", refused.1);
-    assert_eq!(
-        done.metric("authhost_login_callbacks_refused_total{reason=\"unknown_key\"}")
-            .await,
-        1.0
-    );
+    // The process's counter (other servers of this test binary add to it): at least this one.
+    assert!(done.metric(unknown_key).await >= before + 1.0);
     done.stop_keep_db().await;
     b.stop_keep_db().await;
     a.stop_keep_db().await;
