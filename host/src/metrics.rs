@@ -50,7 +50,7 @@ pub fn process_collector() -> &'static metrics_process::Collector {
 }
 
 /// `# HELP` text for every family authhost exports (the `process_*` ones describe
-/// themselves). `tests/operators.rs` checks that a scrape has no family without it.
+/// themselves). `tests/integration/operators.rs` checks that a scrape has no family without it.
 const HELP: &[(&str, &str)] = &[
     (
         "authhost_build_info",

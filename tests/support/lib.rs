@@ -2,7 +2,8 @@
 //!
 //! The database is SQLite in a temporary folder, or, when `AUTHHOST_TEST_POSTGRES` holds a
 //! PostgreSQL URL (e.g. `postgres://postgres@127.0.0.1:5432/test`), a fresh database created on
-//! that server for each test server and dropped when the test stops it. A set but unreachable
+//! that server for each test server and dropped when the test stops it, or when the server is
+//! dropped without a stop (a test that panicked on the way). A set but unreachable
 //! `AUTHHOST_TEST_POSTGRES` fails the tests: nothing is skipped silently.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -160,6 +161,29 @@ pub struct TestServer {
     pub db: TestDb,
     handle: Option<ServerHandle>,
     pub dir: tempfile::TempDir,
+    /// The database was made for this server (not handed in) and is still its own: dropped
+    /// with it unless `stop_keep_db` hands it back.
+    owns_db: bool,
+}
+
+impl Drop for TestServer {
+    /// A server dropped without `stop` (a panicking test) still leaves no PostgreSQL database
+    /// behind. The drop runs on a thread of its own: `Drop` cannot await, and the test's
+    /// runtime may be unwinding.
+    fn drop(&mut self) {
+        drop(self.handle.take());
+        if !std::mem::take(&mut self.owns_db) || !self.db.is_postgres() {
+            return;
+        }
+        let db = self.db.clone();
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| rt.block_on(db.drop_database()))
+        });
+        let _ = dropped.join();
+    }
 }
 
 /// The configuration every test server starts from; `extra` TOML is appended to it.
@@ -231,6 +255,7 @@ impl TestServer {
 
     pub async fn start_with(options: Options) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
+        let owns_db = options.db.is_none();
         let db = match options.db {
             Some(ref db) => db.clone(),
             None => TestDb::new(dir.path()).await,
@@ -250,6 +275,7 @@ impl TestServer {
             db,
             handle: Some(handle),
             dir,
+            owns_db,
         }
     }
 
@@ -353,7 +379,8 @@ impl TestServer {
             h.shutdown().await;
         }
         self.app.db.clone().close().await.ok();
-        self.db
+        self.owns_db = false;
+        self.db.clone()
     }
 }
 

@@ -7,7 +7,7 @@
 //! `next`; no `Origin`, so no CORS decision) whose token verifies and whose user is already in
 //! the user cache and not logged out since. Anything else (no token, a refused token, a user
 //! not cached yet, a browser request) is routed, and the router fills the cache.
-//! `tests/api.rs` compares both answers.
+//! `tests/integration/api.rs` compares both answers.
 
 use std::convert::Infallible;
 use std::future::{Future, Ready};

@@ -185,9 +185,9 @@ async fn an_extension_that_aborts_costs_its_hook_not_the_login() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_process_isolation_keeps_todays_behaviour() {
     let mut opts = options(
-        "m_panic:fixture_provider;m_ok:fixture_provider",
+        "m_panic_in_process:fixture_provider;m_ok:fixture_provider",
         "",
-        "[plugins.config.m_panic]\nmode = \"panic\"\nlabel = \"in-process\"\n",
+        "[plugins.config.m_panic_in_process]\nmode = \"panic\"\nlabel = \"in-process\"\n",
         2000,
     );
     opts.env
@@ -195,7 +195,7 @@ async fn in_process_isolation_keeps_todays_behaviour() {
     let s = TestServer::start_with(opts).await;
     let token = s.dev_login("inproc@example.org", "In").await;
     assert_eq!(
-        authorize(&s, &token, "m_panic").await["permissions"],
+        authorize(&s, &token, "m_panic_in_process").await["permissions"],
         json!({})
     );
     assert_eq!(
