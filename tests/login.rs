@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use authhost_tests::fake_github::FakeGitHub;
-use authhost_tests::{Options, TestServer, md5_hex};
+use authhost_tests::{Options, TestServer, location, md5_hex, query_param, url_encode};
 use serde_json::{Value, json};
 
 const NEXT: &str = "https://app.example.org/after?keep=1";
@@ -28,21 +28,12 @@ async fn start_with(options: Options) -> (TestServer, FakeGitHub) {
     (s, gh)
 }
 
-fn location(r: &reqwest::Response) -> String {
-    assert_eq!(r.status(), 302, "expected a redirect");
-    r.headers()["location"].to_str().unwrap().to_string()
-}
-
-fn enc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
 /// Starts a login, lets the fake play the user `login`, and returns the callback URL on the
 /// test server (the browser's next stop).
 async fn to_callback(s: &TestServer, login: &str) -> String {
     let r = s
         .client
-        .get(s.url(&format!("login/github?next={}", enc(NEXT))))
+        .get(s.url(&format!("login/github?next={}", url_encode(NEXT))))
         .send()
         .await
         .unwrap();
@@ -87,10 +78,15 @@ fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_lists_github_with_its_login_url() {
     let (s, _gh) = start().await;
-    let body = s.get_json(&format!("check?next={}", enc(NEXT))).await;
+    let body = s
+        .get_json(&format!("check?next={}", url_encode(NEXT)))
+        .await;
     assert_eq!(
         body["providers"]["github"]["url"],
-        format!("http://127.0.0.1:1/auth/login/github?next={}", enc(NEXT))
+        format!(
+            "http://127.0.0.1:1/auth/login/github?next={}",
+            url_encode(NEXT)
+        )
     );
     assert!(body["providers"]["dev"].is_object());
     s.stop().await;
@@ -298,7 +294,7 @@ impl Started {
     /// `client` starts a login with `provider` and plays the user `login` upstream.
     async fn by(client: reqwest::Client, s: &TestServer, provider: &str, login: &str) -> Started {
         let r = client
-            .get(s.url(&format!("login/{provider}?next={}", enc(NEXT))))
+            .get(s.url(&format!("login/{provider}?next={}", url_encode(NEXT))))
             .send()
             .await
             .unwrap();
@@ -349,16 +345,6 @@ fn plain_client() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
-}
-
-fn query_param(url: &str, name: &str) -> String {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .unwrap()
-        .1
-        .into_owned()
 }
 
 /// The query of a redirect to `next`.
@@ -568,7 +554,7 @@ async fn two_logins_at_once_in_one_browser_both_finish() {
         ("github", "private"),
     ] {
         let r = browser
-            .get(s.url(&format!("login/{provider}?next={}", enc(NEXT))))
+            .get(s.url(&format!("login/{provider}?next={}", url_encode(NEXT))))
             .send()
             .await
             .unwrap();
@@ -603,7 +589,7 @@ async fn the_binding_cookie_is_sealed_scoped_and_hidden_from_scripts() {
     let long_next = format!("https://app.example.org/{}", "a".repeat(1024 - 24));
     let r = s
         .client
-        .get(s.url(&format!("login/github?next={}", enc(&long_next))))
+        .get(s.url(&format!("login/github?next={}", url_encode(&long_next))))
         .send()
         .await
         .unwrap();
@@ -630,7 +616,7 @@ async fn the_binding_cookie_is_sealed_scoped_and_hidden_from_scripts() {
     for next in [format!("{long_next}a"), format!("/{}", "\"".repeat(1000))] {
         let r = s
             .client
-            .get(s.url(&format!("login/github?next={}", enc(&next))))
+            .get(s.url(&format!("login/github?next={}", url_encode(&next))))
             .send()
             .await
             .unwrap();

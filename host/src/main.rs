@@ -1,4 +1,6 @@
-//! `authhost`: serve, migrate, keygen, token, plugins, config.
+//! `authhost`: serve (the default), migrate, keys, keygen, token, plugins, config, check, hooks
+//! (list, retry), users (list, show, disable, enable, logout, delete) and plugin-worker (the
+//! worker process's side, started by the server).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,7 +54,8 @@ enum Command {
         #[arg(long)]
         days: Option<u32>,
     },
-    /// Load every configured plugin and list it; non-zero exit on any failure.
+    /// Load every configured plugin (a copy of its own, not the running server's) and list it;
+    /// non-zero exit on any failure.
     Plugins,
     /// Print the effective configuration, secrets redacted.
     Config,
@@ -270,7 +273,17 @@ async fn reload_on_sighup(
                 tracing::info!(?services, ?extensions, "plugins reloaded");
             }
             Err(errors) => {
-                tracing::error!(?errors, "reload failed; keeping the current plugins");
+                // One line per distinct problem, as `check` prints them (a library named by two
+                // aliases fails once, not once per alias).
+                let mut seen = std::collections::HashSet::new();
+                let distinct: Vec<&String> = errors.iter().filter(|e| seen.insert(*e)).collect();
+                tracing::error!(
+                    problems = distinct.len(),
+                    "reload failed; keeping the current plugins"
+                );
+                for problem in distinct {
+                    tracing::error!("reload: {problem}");
+                }
             }
         }
     }

@@ -110,8 +110,12 @@ const HELP: &[(&str, &str)] = &[
         "Login callbacks refused before any upstream call because the browser holds no login for them that opens, by reason (no_state, no_cookie, unreadable, unknown_key, other_login).",
     ),
     (
+        "authhost_authorize_unknown_service_total",
+        "authorize requests for a service alias no provider serves (answered {}, as the original did).",
+    ),
+    (
         "authhost_plugin_calls_total",
-        "get_permissions calls, by service alias and outcome (ok, error, panic, invalid, not_implemented, timeout, busy, crash).",
+        "get_permissions calls, by service alias and outcome (ok, error, panic, invalid, not_implemented, timeout, busy, crash, unavailable).",
     ),
     (
         "authhost_plugin_call_duration_seconds",

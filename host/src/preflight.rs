@@ -63,6 +63,14 @@ pub async fn run(config: Config, source: &str) -> ExitCode {
 }
 
 fn keys(config: &Config) -> Verdict {
+    // Loading would write the development pair: the check writes nothing, so it says so.
+    if let Some(path) = crate::keys::dev_keys_to_generate(config) {
+        return Verdict::Warn(format!(
+            "no signing key configured: with dev login on, `serve` generates a development pair \
+             into {} (check writes nothing)",
+            path.display()
+        ));
+    }
     let ring = match KeyRing::load(config) {
         Ok(ring) => ring,
         Err(errors) => {

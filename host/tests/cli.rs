@@ -393,6 +393,27 @@ fn relative_paths_are_taken_from_the_config_file_folder_not_the_working_director
     );
 }
 
+/// A fresh setup with dev login and no key: `serve` would generate the development pair, so
+/// `check` says so as a warning and writes nothing (no key files, no database).
+#[test]
+fn check_on_a_fresh_dev_setup_writes_no_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "[providers.dev]\nenabled = true\n");
+    let out = with_config(&config, &["check"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("WARN keys:") && text.contains("dev-private.pem"),
+        "{text}"
+    );
+    let written: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|name| name != "config.toml")
+        .collect();
+    assert!(written.is_empty(), "check wrote {written:?}");
+}
+
 #[test]
 fn check_reports_every_failure_by_name_and_passes_a_good_configuration() {
     let dir = tempfile::tempdir().unwrap();
@@ -725,7 +746,10 @@ fn sighup_swaps_the_plugin_set_and_a_broken_one_is_refused() {
     write("r:no_such_plugin", "");
     served.signal("HUP");
     let failure = served.wait_for("reload failed");
-    assert!(failure.contains("no_such_plugin"), "{failure}");
+    assert!(failure.contains("\"problems\":1"), "{failure}");
+    // Then the problem itself, once, on a line of its own.
+    let problem = served.wait_for("reload: ");
+    assert!(problem.contains("no_such_plugin"), "{problem}");
     assert!(
         ask().contains("\"swapped\":true"),
         "the old set must stay: {}",

@@ -253,7 +253,9 @@ impl CallError {
     /// The `outcome` label of the call metrics.
     pub fn label(&self) -> &'static str {
         match self {
-            CallError::Failed(_) | CallError::Unavailable(_) => "error",
+            CallError::Failed(_) => "error",
+            // Not the plugin's doing (its worker is restarting, the call threads are gone).
+            CallError::Unavailable(_) => "unavailable",
             CallError::Panicked(_) => "panic",
             CallError::BadAnswer(_) => "invalid",
             CallError::NotImplemented(_) => "not_implemented",

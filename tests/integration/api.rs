@@ -116,6 +116,15 @@ async fn authorize_answers_like_the_original() {
         assert_eq!(s.get_json(&q).await, json!({ "permissions": {} }), "{q}");
     }
 
+    // A service alias no provider serves: `{}` as the original answered, but counted (the
+    // process-wide counter: other tests add to it too).
+    let unknown = "authhost_authorize_unknown_service_total";
+    let before = s.metric(unknown).await;
+    let body = s.authorize(&token, "exampel").await;
+    assert_eq!(body["permissions"], json!({}));
+    assert_eq!(body["service"], "exampel");
+    assert!(s.metric(unknown).await >= before + 1.0);
+
     for alias in ["example", "example2"] {
         let body = s
             .get_json(&format!("authorize?jwt={token}&service={alias}"))

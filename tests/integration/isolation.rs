@@ -31,16 +31,11 @@ fn options(services: &str, extensions: &str, extra_toml: &str, timeout_ms: u64) 
     opts
 }
 
-async fn authorize(s: &TestServer, token: &str, service: &str) -> Value {
-    s.get_json(&format!("authorize?jwt={token}&service={service}"))
-        .await
-}
-
 /// Asks `service` until it answers with `mode` (its worker is back), at most `within`.
 async fn served_again(s: &TestServer, token: &str, service: &str, within: Duration) -> Duration {
     let started = Instant::now();
     loop {
-        let body = authorize(s, token, service).await;
+        let body = s.authorize(token, service).await;
         if body["permissions"]["mode"] == "echo" {
             return started.elapsed();
         }
@@ -74,7 +69,7 @@ async fn a_provider_that_takes_its_process_down_fails_closed_and_is_served_again
     let s = TestServer::start_with(options(&services.join(";"), "", &extra, 2000)).await;
     let token = s.dev_login("crash@example.org", "Crash").await;
     assert_eq!(
-        authorize(&s, &token, "m_ok").await["permissions"]["mode"],
+        s.authorize(&token, "m_ok").await["permissions"]["mode"],
         "echo"
     );
 
@@ -90,7 +85,7 @@ async fn a_provider_that_takes_its_process_down_fails_closed_and_is_served_again
             "authhost_plugin_worker_restarts_total{{plugin=\"crashing_provider\",reason=\"{reason}\"}}"
         );
         let before = s.metric(&restarts).await;
-        let body = authorize(&s, &token, &alias).await;
+        let body = s.authorize(&token, &alias).await;
         assert_eq!(body["permissions"], json!({}), "{mode}: fails closed");
         assert!(
             body["token"].is_string(),
@@ -134,7 +129,7 @@ async fn a_hanging_provider_answers_at_its_deadline_and_its_worker_is_replaced()
     let s = TestServer::start_with(opts).await;
     let token = s.dev_login("hang@example.org", "Hang").await;
     let started = Instant::now();
-    let body = authorize(&s, &token, "m_hang").await;
+    let body = s.authorize(&token, "m_hang").await;
     let took = started.elapsed();
     assert_eq!(body["permissions"], json!({}));
     assert!(
@@ -195,11 +190,11 @@ async fn in_process_isolation_keeps_todays_behaviour() {
     let s = TestServer::start_with(opts).await;
     let token = s.dev_login("inproc@example.org", "In").await;
     assert_eq!(
-        authorize(&s, &token, "m_panic_in_process").await["permissions"],
+        s.authorize(&token, "m_panic_in_process").await["permissions"],
         json!({})
     );
     assert_eq!(
-        authorize(&s, &token, "m_ok").await["permissions"]["mode"],
+        s.authorize(&token, "m_ok").await["permissions"]["mode"],
         "echo"
     );
     let plugins = s.app.plugins();
@@ -281,7 +276,7 @@ async fn a_plugin_flooding_its_output_is_still_served() {
     let s = TestServer::start_with(opts).await;
     let token = s.dev_login("loud@example.org", "Loud").await;
     for round in 0..3 {
-        let body = authorize(&s, &token, "m_spew").await;
+        let body = s.authorize(&token, "m_spew").await;
         assert_eq!(body["permissions"]["mode"], "spew", "round {round}: {body}");
     }
     assert_eq!(
@@ -304,7 +299,7 @@ async fn a_rebuilt_library_gets_a_new_worker_and_an_unchanged_one_keeps_its_own(
     let s = TestServer::start_with(options(&services, "", extra, 2000)).await;
     let token = s.dev_login("rebuilt@example.org", "Rebuilt").await;
     assert_eq!(
-        authorize(&s, &token, "r").await["permissions"],
+        s.authorize(&token, "r").await["permissions"],
         json!({ "build": 1 })
     );
     let worker_of = |alias: &str| {
@@ -333,7 +328,7 @@ async fn a_rebuilt_library_gets_a_new_worker_and_an_unchanged_one_keeps_its_own(
     s.app.reload_plugins(config).await.expect("reload");
     let uid = authhost_tests::md5_hex("rebuilt@example.org");
     assert_eq!(
-        authorize(&s, &token, "r").await["permissions"],
+        s.authorize(&token, "r").await["permissions"],
         json!({ "provider-token": format!("r-{uid}") }),
         "the new build answers"
     );
@@ -346,7 +341,7 @@ async fn a_rebuilt_library_gets_a_new_worker_and_an_unchanged_one_keeps_its_own(
         "an unchanged file keeps its worker"
     );
     assert_eq!(
-        authorize(&s, &token, "e").await["permissions"]["mode"],
+        s.authorize(&token, "e").await["permissions"]["mode"],
         "echo"
     );
     s.stop().await;

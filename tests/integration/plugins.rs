@@ -8,11 +8,6 @@ use authhost_tests::{
 };
 use serde_json::{Value, json};
 
-async fn authorize(s: &TestServer, token: &str, service: &str) -> Value {
-    s.get_json(&format!("authorize?jwt={token}&service={service}"))
-        .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provider_answers_travel_the_whole_http_path() {
     let s = TestServer::start_with(plugin_options(
@@ -35,7 +30,7 @@ rules = [
     let token = s.dev_login("x@example.org", "X").await;
     let uid = md5_hex("x@example.org");
 
-    let a = authorize(&s, &token, "alpha").await;
+    let a = s.authorize(&token, "alpha").await;
     assert_eq!(
         a["permissions"],
         json!({ "mode": "echo", "service": "alpha", "userid": uid, "label": "A" })
@@ -46,14 +41,14 @@ rules = [
         "the token carries the plugin's answer"
     );
     // The same file under another alias: the alias is passed as `service`, with its own config.
-    let b = authorize(&s, &token, "beta").await;
+    let b = s.authorize(&token, "beta").await;
     assert_eq!(
         b["permissions"],
         json!({ "mode": "echo", "service": "beta", "userid": uid, "label": { "nested": [1, 2] } })
     );
 
     assert_eq!(
-        authorize(&s, &token, "perms").await["permissions"],
+        s.authorize(&token, "perms").await["permissions"],
         json!({ "read": true, "quota": 5 })
     );
     s.client
@@ -62,13 +57,13 @@ rules = [
         .await
         .unwrap();
     assert_eq!(
-        authorize(&s, &token, "perms").await["permissions"],
+        s.authorize(&token, "perms").await["permissions"],
         json!({ "read": true, "quota": 5, "admin": true }),
         "rules see the username"
     );
     let other = s.dev_login("y@elsewhere.net", "Y").await;
     assert_eq!(
-        authorize(&s, &other, "perms").await["permissions"],
+        s.authorize(&other, "perms").await["permissions"],
         json!({ "read": false })
     );
     s.stop().await;
@@ -101,7 +96,7 @@ mode = "error"
         ("m_list", "invalid"),
         ("m_error", "error"),
     ] {
-        let body = authorize(&s, &token, alias).await;
+        let body = s.authorize(&token, alias).await;
         assert_eq!(body["permissions"], json!({}), "{alias}");
         assert_eq!(body["service"], alias);
         assert!(
@@ -113,13 +108,13 @@ mode = "error"
         assert_eq!(s.metric(&sample).await, 1.0, "{sample}");
         // The host keeps serving, and well-behaved plugins keep answering.
         assert_eq!(
-            authorize(&s, &token, "m_ok").await["permissions"]["mode"],
+            s.authorize(&token, "m_ok").await["permissions"]["mode"],
             "echo"
         );
     }
     // A second panic is contained just like the first.
     assert_eq!(
-        authorize(&s, &token, "m_panic").await["permissions"],
+        s.authorize(&token, "m_panic").await["permissions"],
         json!({})
     );
     assert_eq!(
@@ -281,7 +276,7 @@ async fn reload_swaps_a_valid_set_and_keeps_the_old_one_otherwise() {
     let token = s.dev_login("re@example.org", "Re").await;
     let uid = md5_hex("re@example.org");
     assert_eq!(
-        authorize(&s, &token, "r").await["permissions"],
+        s.authorize(&token, "r").await["permissions"],
         json!({ "provider-token": format!("r-{uid}") })
     );
     let before = s.app.plugins();
@@ -299,7 +294,7 @@ async fn reload_swaps_a_valid_set_and_keeps_the_old_one_otherwise() {
         .await
         .unwrap();
     assert_eq!(
-        authorize(&s, &token, "r").await["permissions"],
+        s.authorize(&token, "r").await["permissions"],
         json!({ "swapped": true })
     );
     // A request that took the old set before the swap finishes on it.
@@ -321,7 +316,7 @@ async fn reload_swaps_a_valid_set_and_keeps_the_old_one_otherwise() {
         .unwrap_err();
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert_eq!(
-        authorize(&s, &token, "r").await["permissions"],
+        s.authorize(&token, "r").await["permissions"],
         json!({ "swapped": true }),
         "the old set stays"
     );
@@ -346,7 +341,7 @@ async fn a_rebuilt_library_is_loaded_from_a_fresh_copy() {
     let s = TestServer::start_with(in_process()).await;
     let token = s.dev_login("rb@example.org", "Rb").await;
     assert_eq!(
-        authorize(&s, &token, "r").await["permissions"],
+        s.authorize(&token, "r").await["permissions"],
         json!({ "build": 1 })
     );
 
@@ -363,7 +358,7 @@ async fn a_rebuilt_library_is_loaded_from_a_fresh_copy() {
     s.app.reload_plugins(config.clone()).await.unwrap();
     let uid = md5_hex("rb@example.org");
     assert_eq!(
-        authorize(&s, &token, "r").await["permissions"],
+        s.authorize(&token, "r").await["permissions"],
         json!({ "provider-token": format!("r-{uid}") })
     );
     let copies = std::fs::read_dir(s.dir.path().join("plugin-copies"))

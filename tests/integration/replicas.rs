@@ -37,21 +37,6 @@ async fn pair(
     )
 }
 
-fn location(r: &reqwest::Response) -> String {
-    assert_eq!(r.status(), 302, "expected a redirect");
-    r.headers()["location"].to_str().expect("ascii").to_string()
-}
-
-/// `url` (built from the shared external address) as a request to `s`.
-fn on(s: &TestServer, url: &str) -> String {
-    let (_, path) = url.split_once("/auth/").expect("under the prefix");
-    s.url(path)
-}
-
-async fn authenticated(s: &TestServer, token: &str) -> bool {
-    s.get_json(&format!("check?jwt={token}")).await["authenticated"] == true
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_started_on_one_replica_finishes_on_the_other_and_a_logout_reaches_both() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -61,14 +46,14 @@ async fn a_login_started_on_one_replica_finishes_on_the_other_and_a_logout_reach
     // One browser: the login cookie set by `a` goes to `b` (cookies do not tell ports apart,
     // and behind a load balancer both replicas have one address).
     let token = login_across(&a, &b).await.expect("a login from a to b");
-    assert!(authenticated(&a, &token).await && authenticated(&b, &token).await);
+    assert!(a.authenticated(&token).await && b.authenticated(&token).await);
 
     // A logout on b: at once on b, on a within user_cache_ms (500 ms; a cached the row above).
     let out: Value = b.get_json(&format!("logout?jwt={token}")).await;
     assert_eq!(out["success"], true);
-    assert!(!authenticated(&b, &token).await);
+    assert!(!b.authenticated(&token).await);
     let waited = Instant::now();
-    while authenticated(&a, &token).await {
+    while a.authenticated(&token).await {
         assert!(
             waited.elapsed() < Duration::from_millis(1500),
             "the logout did not reach the other replica"
@@ -124,16 +109,16 @@ async fn a_key_rotation_applied_to_both_replicas_keeps_users_logged_in() {
     std::fs::write(&retired, &key_pair(0).0).expect("write");
     let (a, b) = pair(&db, &gh, 0, "").await;
     let before = a.dev_login("keep@example.org", "Keep").await;
-    assert!(authenticated(&b, &before).await);
+    assert!(b.authenticated(&before).await);
     b.stop_keep_db().await;
     a.stop_keep_db().await;
 
     let switched = format!("[keys]\nretired_private_key_files = [{retired:?}]\n");
     let (a, b) = pair(&db, &gh, 1, &switched).await;
-    assert!(authenticated(&a, &before).await && authenticated(&b, &before).await);
+    assert!(a.authenticated(&before).await && b.authenticated(&before).await);
     let after = b.dev_login("new@example.org", "New").await;
     assert_ne!(jwt_parts(&after).0["kid"], jwt_parts(&before).0["kid"]);
-    assert!(authenticated(&a, &after).await);
+    assert!(a.authenticated(&after).await);
     b.stop_keep_db().await;
     a.stop_keep_db().await;
     db.drop_database().await;
@@ -152,7 +137,7 @@ async fn login_across(from: &TestServer, to: &TestServer) -> Result<String, (u16
         .await
         .expect("upstream");
     let r = browser
-        .get(on(to, &location(&r)))
+        .get(to.on(&location(&r)))
         .send()
         .await
         .expect("callback");
@@ -203,7 +188,7 @@ async fn a_login_in_progress_survives_a_key_switch_across_replicas() {
         let token = login_across(from, to)
             .await
             .unwrap_or_else(|e| panic!("{what}: {e:?}"));
-        assert!(authenticated(from, &token).await && authenticated(to, &token).await);
+        assert!(from.authenticated(&token).await && to.authenticated(&token).await);
     }
     // A login started on `a` (sealed with the old key), finished after every replica dropped
     // the old key.
@@ -221,8 +206,4 @@ async fn a_login_in_progress_survives_a_key_switch_across_replicas() {
     b.stop_keep_db().await;
     a.stop_keep_db().await;
     db.drop_database().await;
-}
-
-fn url_encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

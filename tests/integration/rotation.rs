@@ -50,10 +50,6 @@ async fn verifies_with_jwks(s: &TestServer, token: &str) -> bool {
     jsonwebtoken::decode::<Value>(token, &key, &v).is_ok()
 }
 
-async fn authenticated(s: &TestServer, token: &str) -> bool {
-    s.get_json(&format!("check?jwt={token}")).await["authenticated"] == true
-}
-
 async fn permission_token(s: &TestServer, token: &str) -> String {
     let body = s
         .get_json(&format!("authorize?jwt={token}&service=example"))
@@ -106,7 +102,7 @@ async fn a_key_rotation_keeps_users_logged_in_until_the_old_key_is_removed() {
     assert_eq!(kids.len(), 2, "{kids:?}");
     assert_eq!(kids[0], old_kid);
     let next_kid = kids[1].clone();
-    assert!(authenticated(&s, &user_token).await);
+    assert!(s.authenticated(&user_token).await);
     assert_eq!(kid(&s.dev_login("new@example.org", "New").await), old_kid);
     // A replica already switched (next key signing, old key retired) beside this one, as
     // during a rolling switch: each accepts the other's user tokens.
@@ -118,10 +114,10 @@ async fn a_key_rotation_keeps_users_logged_in_until_the_old_key_is_removed() {
     let from_switched = switched.dev_login("early@example.org", "Early").await;
     assert_eq!(kid(&from_switched), next_kid);
     assert!(
-        authenticated(&s, &from_switched).await,
+        s.authenticated(&from_switched).await,
         "a replica not yet switched accepts the next key's tokens"
     );
-    assert!(authenticated(&switched, &user_token).await);
+    assert!(switched.authenticated(&user_token).await);
     switched.stop_keep_db().await;
     s.stop_keep_db().await;
 
@@ -133,7 +129,7 @@ async fn a_key_rotation_keeps_users_logged_in_until_the_old_key_is_removed() {
     .await;
     assert_eq!(jwks_kids(&s).await, [next_kid.clone(), old_kid.clone()]);
     assert!(
-        authenticated(&s, &user_token).await,
+        s.authenticated(&user_token).await,
         "a user token of the retired key still verifies"
     );
     assert!(verifies_with_jwks(&s, &old_permission).await);
@@ -166,11 +162,11 @@ async fn a_key_rotation_keeps_users_logged_in_until_the_old_key_is_removed() {
     let s = TestServer::start_with(step(1, String::new())).await;
     assert_eq!(jwks_kids(&s).await, std::slice::from_ref(&next_kid));
     assert!(
-        !authenticated(&s, &user_token).await,
+        !s.authenticated(&user_token).await,
         "a token of a removed key is refused"
     );
     assert!(!verifies_with_jwks(&s, &old_permission).await);
-    assert!(authenticated(&s, &new_token).await);
+    assert!(s.authenticated(&new_token).await);
     assert!(verifies_with_jwks(&s, &new_permission).await);
     s.stop().await;
 }
@@ -256,7 +252,7 @@ async fn the_original_services_user_tokens_survive_the_switch_until_their_key_is
         &EncodingKey::from_secret(&Sha256::digest(key_pair(0).0.as_bytes())),
     )
     .expect("encode");
-    assert!(authenticated(&s, &legacy).await);
+    assert!(s.authenticated(&legacy).await);
     s.stop_keep_db().await;
 
     let s = TestServer::start_with(step(
@@ -265,14 +261,14 @@ async fn the_original_services_user_tokens_survive_the_switch_until_their_key_is
     ))
     .await;
     assert!(
-        authenticated(&s, &legacy).await,
+        s.authenticated(&legacy).await,
         "an original token survives the switch while its key is retired"
     );
     s.stop_keep_db().await;
 
     let s = TestServer::start_with(step(1, String::new())).await;
     assert!(
-        !authenticated(&s, &legacy).await,
+        !s.authenticated(&legacy).await,
         "refused once its key is removed"
     );
     s.stop().await;

@@ -309,6 +309,24 @@ impl TestServer {
             .expect("metrics text")
     }
 
+    /// `authorize?service` for the user of `token`: the whole JSON answer.
+    pub async fn authorize(&self, token: &str, service: &str) -> Value {
+        self.get_json(&format!("authorize?jwt={token}&service={service}"))
+            .await
+    }
+
+    /// Whether `check` takes `token` as a logged-in user's.
+    pub async fn authenticated(&self, token: &str) -> bool {
+        self.get_json(&format!("check?jwt={token}")).await["authenticated"] == true
+    }
+
+    /// `url`, built from the external address (a redirect's target), as a request to this
+    /// server: what a load balancer in front of it would do.
+    pub fn on(&self, url: &str) -> String {
+        let (_, path) = url.split_once(&self.prefix).expect("under the prefix");
+        self.url(path)
+    }
+
     pub async fn get_json(&self, path_and_query: &str) -> Value {
         let r = self
             .client
@@ -382,6 +400,30 @@ impl TestServer {
         self.owns_db = false;
         self.db.clone()
     }
+}
+
+/// The target of a redirect (asserting that `r` is one).
+pub fn location(r: &reqwest::Response) -> String {
+    assert_eq!(r.status(), 302, "expected a redirect");
+    r.headers()["location"]
+        .to_str()
+        .expect("ascii location")
+        .to_string()
+}
+
+/// The query parameter `name` of `url` (panics when it has none).
+pub fn query_param(url: &str, name: &str) -> String {
+    url::Url::parse(url)
+        .expect("absolute URL")
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("no {name} in {url}"))
+}
+
+/// `s` percent-encoded for a query string.
+pub fn url_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// A client that acts like one browser: keeps its cookies, does not follow redirects.

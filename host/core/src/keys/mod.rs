@@ -18,6 +18,7 @@ mod parse;
 mod sources;
 
 pub use files::{generate_pem_pair, write_pair};
+pub use sources::dev_keys_to_generate;
 
 use std::path::PathBuf;
 

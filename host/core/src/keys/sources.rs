@@ -137,3 +137,15 @@ fn read_list(name: &str, paths: &[std::path::PathBuf], errors: &mut Vec<KeyError
     }
     pems
 }
+
+/// Where `load` would generate the development key pair, when it would: no key configured, dev
+/// login on, and no pair in `data_dir` yet. `authhost check` reports it instead of writing it.
+pub fn dev_keys_to_generate(config: &Config) -> Option<std::path::PathBuf> {
+    let keys = &config.keys;
+    let nothing_configured = keys.private_key.expose().is_empty()
+        && keys.private_key_file.is_none()
+        && keys.public_key.trim().is_empty()
+        && keys.public_key_file.is_none();
+    let path = config.server.data_dir.join("dev-private.pem");
+    (nothing_configured && config.dev_login_enabled() && !path.exists()).then_some(path)
+}

@@ -48,6 +48,34 @@ impl Hook {
     }
 }
 
+/// An `authorize` for an alias no provider serves still answers `{}` (the original's contract),
+/// but is counted, and logged at most once a minute with the name and how many came since the
+/// last line, so that a typo in a service's configuration can be found without a log flood.
+fn unknown_service(service: &str) {
+    use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+    static SINCE_LAST_LINE: AtomicU64 = AtomicU64::new(0);
+    static LAST_LINE_AT: AtomicI64 = AtomicI64::new(i64::MIN);
+    metrics::counter!("authhost_authorize_unknown_service_total").increment(1);
+    let unlogged = SINCE_LAST_LINE.fetch_add(1, Ordering::Relaxed) + 1;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let last = LAST_LINE_AT.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= 60
+        && LAST_LINE_AT
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let shown: String = service.chars().take(100).collect();
+        tracing::warn!(
+            service = ?shown,
+            requests = SINCE_LAST_LINE.swap(0, Ordering::Relaxed).max(unlogged),
+            "authorize for a service alias no provider serves: answered {{}} (plugins.services \
+             lists the aliases; at most one such line a minute)"
+        );
+    }
+}
+
 impl PluginSet {
     /// The one call path of both kinds, answering within the deadline: in this process on the
     /// call threads (waiting for a free one included), or in the library's worker process.
@@ -78,6 +106,7 @@ impl PluginSet {
     /// alias or the provider gave no usable answer.
     pub async fn permissions(&self, service: &str, user: Value) -> Value {
         let Some(entry) = self.providers.get(service).cloned() else {
+            unknown_service(service);
             return json!({});
         };
         let started = Instant::now();

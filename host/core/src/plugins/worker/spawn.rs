@@ -11,25 +11,18 @@ use authhost_plugin_api::Kind;
 
 use super::serve::SOCKET_FD;
 
-/// The original's variables that carry keys, secrets or the database URL. With every
-/// `AUTHHOST_*` variable, they never reach a worker; other variables pass (a plugin may need
-/// `HOME`, proxies, its own settings).
-const SECRET_VARIABLES: &[&str] = &[
-    "PRIVATE_KEY",
-    "PUBLIC_KEY",
-    "PRIVATE_KEY_FILE",
-    "PUBLIC_KEY_FILE",
-    "GOOGLE_KEY",
-    "GOOGLE_SECRET",
-    "GITHUB_KEY",
-    "GITHUB_SECRET",
-    "DATABASE_URL",
-];
+/// The original's variables that carry keys or the database URL. With every `AUTHHOST_*`,
+/// `PG*` (libpq's and sqlx's connection settings, `PGPASSWORD` among them), `GITHUB_*` and
+/// `GOOGLE_*` variable and every `*_KEY_FILE`, they never reach a worker; other variables pass
+/// (a plugin may need `HOME`, proxies, its own settings).
+const SECRET_VARIABLES: &[&str] = &["PRIVATE_KEY", "PUBLIC_KEY", "DATABASE_URL"];
+const SECRET_PREFIXES: &[&str] = &["AUTHHOST_", "PG", "GITHUB_", "GOOGLE_"];
 
-/// Whether the host's variable `name` is passed to workers. `PG*` are libpq's (and sqlx's)
-/// connection settings, `PGPASSWORD` among them.
+/// Whether the host's variable `name` is passed to workers.
 pub fn passes_to_worker(name: &str) -> bool {
-    !name.starts_with("AUTHHOST_") && !name.starts_with("PG") && !SECRET_VARIABLES.contains(&name)
+    !SECRET_PREFIXES.iter().any(|p| name.starts_with(p))
+        && !name.ends_with("_KEY_FILE")
+        && !SECRET_VARIABLES.contains(&name)
 }
 
 /// What a worker is started with.
@@ -144,6 +137,10 @@ mod tests {
             "GOOGLE_SECRET",
             "PGPASSWORD",
             "PGPASSFILE",
+            "GITHUB_TOKEN",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            "PRIVATE_KEY_FILE",
+            "EXTRA_PUBLIC_KEY_FILE",
         ] {
             assert!(!passes_to_worker(secret), "{secret}");
         }
