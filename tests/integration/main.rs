@@ -17,6 +17,7 @@ mod api;
 mod architecture;
 mod caches;
 mod database;
+mod docs;
 mod exchange;
 mod hooks;
 mod isolation;
