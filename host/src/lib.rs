@@ -13,11 +13,10 @@ pub use authhost_core::{
 
 pub mod access_log;
 pub mod app;
+pub mod cli;
 pub mod headers;
 pub mod http;
 pub mod logging;
 pub mod metrics;
-pub mod preflight;
 pub mod routes;
 pub mod server;
-pub mod user_admin;
