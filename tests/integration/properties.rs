@@ -856,27 +856,24 @@ fn mutated_rs256_and_legacy_tokens_are_refused() {
 // 3. The HTTP surface
 // ---------------------------------------------------------------------------------------------
 
-const ROUTES: [&str; 19] = [
-    "check",
-    "authorize",
-    "update",
-    "public-key",
-    "resolve",
-    "get_profile",
-    "logout",
-    "login/dev",
-    "login/github",
-    "login/google",
-    "login/nope",
-    "oauth_callback",
-    "/.well-known/jwks.json",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "nope",
-    "check/",
-    "/",
-];
+/// The server's route table (`authhost::routes::paths`), with its `{provider}` filled in three
+/// ways, plus paths it does not serve.
+fn routes() -> Vec<&'static str> {
+    let mut routes: Vec<&'static str> = authhost::routes::paths()
+        .into_iter()
+        .filter(|r| !r.contains('{'))
+        .collect();
+    routes.extend([
+        "login/github",
+        "login/google",
+        "login/nope",
+        "/metrics",
+        "nope",
+        "check/",
+        "/",
+    ]);
+    routes
+}
 
 #[derive(Debug, Clone)]
 enum Query {
@@ -1063,7 +1060,7 @@ fn request() -> impl Strategy<Value = RandomRequest> {
         select(vec![
             "GET", "GET", "GET", "POST", "POST", "HEAD", "OPTIONS", "PUT",
         ]),
-        select(ROUTES.to_vec()),
+        select(routes()),
         query(),
         prop::option::weighted(0.3, query()),
         prop::collection::vec(header, 0..4),

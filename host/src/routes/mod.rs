@@ -19,7 +19,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::access_log;
@@ -48,26 +48,47 @@ fn public_metrics(app: &SharedApp) -> bool {
     app.config.server.admin_listen.trim().is_empty()
 }
 
+/// The route table: every path the router serves, relative to the prefix (or from the root
+/// when it starts with `/`), with its handlers. The router, the request metrics' labels and the
+/// tests' random requests all read it; the RFC 8414 metadata paths and `/metrics` depend on the
+/// configuration and are added where they are used.
+fn table() -> Vec<(&'static str, MethodRouter<SharedApp>)> {
+    vec![
+        ("check", get(auth::check)),
+        ("authorize", get(auth::authorize)),
+        ("update", post(auth::update)),
+        ("public-key", get(auth::public_key)),
+        ("resolve", get(auth::resolve)),
+        ("get_profile", get(auth::get_profile)),
+        ("logout", get(auth::logout).post(auth::logout)),
+        ("login/dev", get(dev_login::form).post(dev_login::submit)),
+        ("login/{provider}", get(login::start)),
+        ("oauth_callback", get(login::callback)),
+        ("token", post(exchange::token)),
+        ("/.well-known/jwks.json", get(ops::jwks)),
+        ("/healthz", get(ops::healthz)),
+        ("/readyz", get(ops::readyz)),
+    ]
+}
+
+/// The paths of the route table, as written there.
+pub fn paths() -> Vec<&'static str> {
+    table().into_iter().map(|(path, _)| path).collect()
+}
+
+/// A path of the table under `prefix`.
+fn full_path(prefix: &str, path: &str) -> String {
+    if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{prefix}{path}")
+    }
+}
+
 /// Every route pattern, as `MatchedPath` reports it (the labels of the request metrics).
 pub fn route_patterns(app: &SharedApp) -> Vec<String> {
     let p = &app.config.server.prefix;
-    let mut routes: Vec<String> = [
-        "check",
-        "authorize",
-        "update",
-        "public-key",
-        "resolve",
-        "get_profile",
-        "logout",
-        "login/dev",
-        "login/{provider}",
-        "oauth_callback",
-        "token",
-    ]
-    .iter()
-    .map(|r| format!("{p}{r}"))
-    .collect();
-    routes.extend(["/.well-known/jwks.json", "/healthz", "/readyz"].map(String::from));
+    let mut routes: Vec<String> = paths().iter().map(|r| full_path(p, r)).collect();
     routes.extend(metadata::paths(app.tokens.issuer()));
     if public_metrics(app) {
         routes.push("/metrics".into());
@@ -77,24 +98,11 @@ pub fn route_patterns(app: &SharedApp) -> Vec<String> {
 
 pub fn router(app: SharedApp, metrics: Arc<RequestMetrics>) -> Router {
     let p = app.config.server.prefix.clone();
-    let api = Router::new()
-        .route(&format!("{p}check"), get(auth::check))
-        .route(&format!("{p}authorize"), get(auth::authorize))
-        .route(&format!("{p}update"), post(auth::update))
-        .route(&format!("{p}public-key"), get(auth::public_key))
-        .route(&format!("{p}resolve"), get(auth::resolve))
-        .route(&format!("{p}get_profile"), get(auth::get_profile))
-        .route(&format!("{p}logout"), get(auth::logout).post(auth::logout))
-        .route(
-            &format!("{p}login/dev"),
-            get(dev_login::form).post(dev_login::submit),
-        )
-        .route(&format!("{p}login/{{provider}}"), get(login::start))
-        .route(&format!("{p}oauth_callback"), get(login::callback))
-        .route(&format!("{p}token"), post(exchange::token))
-        .route("/.well-known/jwks.json", get(ops::jwks))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz));
+    let api = table()
+        .into_iter()
+        .fold(Router::new(), |api, (path, methods)| {
+            api.route(&full_path(&p, path), methods)
+        });
     let api = metadata::paths(app.tokens.issuer())
         .iter()
         .fold(api, |api, path| api.route(path, get(metadata::metadata)));
