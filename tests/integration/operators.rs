@@ -4,9 +4,9 @@
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use authhost_tests::{TOKEN_TYPE_JWT, TestServer, exchange_form, plugin_dir, worker_program};
+use authhost_tests::{TOKEN_TYPE_JWT, TestServer, exchange_form};
 use reqwest::Method;
 
 /// One request of the walk: the route template it hits, and what it sends.
@@ -286,15 +286,15 @@ enabled = true
     )
     .unwrap();
     let log = dir.path().join("stderr.log");
-    let mut child = Command::new(worker_program())
+    let child = authhost_tests::authhost_command()
         .args(["--config", config.to_str().unwrap(), "serve"])
         // A quiet filter: the access lines stay on anyway.
         .env("AUTHHOST_LOG", "warn")
-        .env("AUTHHOST_PLUGIN_PATH", plugin_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
+        .map(authhost_tests::Running)
         .unwrap();
     let client = authhost_tests::browser();
     let ready = async {
@@ -431,8 +431,7 @@ enabled = true
 
     // Lines are written as requests end; give the last one a moment, then stop the server.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.stop();
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = text
         .lines()

@@ -4,12 +4,11 @@
 //! revokes, delete removes the row after `on_user_logout` reached the extension.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use authhost_tests::{
-    Options, TOKEN_TYPE_JWT, TestServer, base_toml, exchange_form, key_pair, md5_hex, plugin_dir,
-    worker_program,
+    Options, TOKEN_TYPE_JWT, TestServer, base_toml, exchange_form, key_pair, md5_hex,
 };
 use serde_json::{Value, json};
 
@@ -30,14 +29,13 @@ fn users(s: &TestServer, args: &[&str]) -> Output {
     )
     .unwrap();
     let (private, public) = key_pair(0);
-    Command::new(worker_program())
+    authhost_tests::authhost_command()
         .arg("--config")
         .arg(&config)
         .arg("users")
         .args(args)
         .env("PRIVATE_KEY", private)
         .env("PUBLIC_KEY", public)
-        .env("AUTHHOST_PLUGIN_PATH", plugin_dir())
         .env("INSTALLED_EXTENSIONS", "audit_log")
         .env("AUTHHOST_LOG", "warn")
         .output()
@@ -54,14 +52,10 @@ fn ok(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
-async fn check(s: &TestServer, token: &str) -> bool {
-    s.get_json(&format!("check?jwt={token}")).await["authenticated"] == true
-}
-
 /// Waits (polling) until `check` gives `expected` for `token`; the time it took.
 async fn until_check(s: &TestServer, token: &str, expected: bool) -> Duration {
     let started = Instant::now();
-    while check(s, token).await != expected {
+    while s.authenticated(token).await != expected {
         assert!(
             started.elapsed() < Duration::from_millis(USER_CACHE_MS * 10),
             "check still {} after {:?}",
@@ -149,7 +143,7 @@ async fn operators_list_show_disable_enable_logout_and_delete_users() {
     );
 
     // disable: every replica's check refuses within user_cache_ms; authorize gives {}.
-    assert!(check(&s, &mallory).await);
+    assert!(s.authenticated(&mallory).await);
     ok(&users(&s, &["disable", "mal_1"]));
     let took = until_check(&s, &mallory, false).await;
     assert!(took <= Duration::from_millis(USER_CACHE_MS * 3), "{took:?}");
@@ -182,14 +176,14 @@ async fn operators_list_show_disable_enable_logout_and_delete_users() {
         Err("account_disabled".into())
     );
     // Others are untouched.
-    assert!(check(&s, &alice).await);
+    assert!(s.authenticated(&alice).await);
 
     // enable: logins work again, the tokens from before the disable stay revoked.
     ok(&users(&s, &["enable", &mallory_id]));
     tokio::time::sleep(Duration::from_millis(USER_CACHE_MS * 2)).await;
     let fresh = login(&s, "Mallory@Example.org").await.unwrap();
-    assert!(check(&s, &fresh).await);
-    assert!(!check(&s, &mallory).await);
+    assert!(s.authenticated(&fresh).await);
+    assert!(!s.authenticated(&mallory).await);
 
     // logout: every token issued so far.
     ok(&users(&s, &["logout", "mallory@example.org"]));
@@ -218,15 +212,15 @@ async fn operators_list_show_disable_enable_logout_and_delete_users() {
     assert_eq!(logouts, 3, "{audit}");
     assert!(!ok(&users(&s, &["list"])).contains(&mallory_id));
     assert!(!users(&s, &["show", &mallory_id]).status.success());
-    assert!(check(&s, &alice).await);
+    assert!(s.authenticated(&alice).await);
     // The same e-mail logs in again: the same id (md5 of the e-mail), a new account, and
     // none of the deleted account's tokens works for it.
     let after = login(&s, "Mallory@Example.org").await.unwrap();
-    assert!(check(&s, &after).await);
+    assert!(s.authenticated(&after).await);
     tokio::time::sleep(Duration::from_millis(USER_CACHE_MS * 2)).await;
     for old in [&mallory, &fresh] {
         assert!(
-            !check(&s, old).await,
+            !s.authenticated(old).await,
             "a token of the deleted account came back"
         );
     }
@@ -244,6 +238,6 @@ async fn operators_list_show_disable_enable_logout_and_delete_users() {
     let why = String::from_utf8_lossy(&ambiguous.stderr).to_string();
     assert!(why.contains("several users"), "{why}");
     tokio::time::sleep(Duration::from_millis(USER_CACHE_MS * 2)).await;
-    assert!(check(&s, &alice).await && check(&s, &bob).await);
+    assert!(s.authenticated(&alice).await && s.authenticated(&bob).await);
     s.stop().await;
 }

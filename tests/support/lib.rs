@@ -402,6 +402,47 @@ impl TestServer {
     }
 }
 
+/// The real `authhost` binary as a command, the one way the tests run it: the developer's
+/// variables that would change what it loads are removed, and the shipped and fixture plugins
+/// are on its plugin path.
+pub fn authhost_command() -> std::process::Command {
+    let mut command = std::process::Command::new(worker_program());
+    for var in [
+        "PRIVATE_KEY",
+        "PUBLIC_KEY",
+        "DATABASE_URL",
+        "ALLOWED_SERVICES",
+        "INSTALLED_EXTENSIONS",
+        "AUTHHOST_CONFIG",
+    ] {
+        command.env_remove(var);
+    }
+    command.env("AUTHHOST_PLUGIN_PATH", plugin_dir());
+    command
+}
+
+/// A spawned `authhost` process that is killed (and reaped) when dropped, also when the test
+/// panics on the way.
+pub struct Running(pub std::process::Child);
+
+impl Running {
+    /// Stops the process now.
+    pub fn stop(mut self) {
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// The target of a redirect (asserting that `r` is one).
 pub fn location(r: &reqwest::Response) -> String {
     assert_eq!(r.status(), 302, "expected a redirect");
