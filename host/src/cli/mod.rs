@@ -11,7 +11,7 @@
 //! | `check` | `check`: each part tried as the server would use it |
 //! | `hooks [retry]` | `hooks` |
 //! | `users ...` | `users` |
-//! | `plugin-worker` | `crate::plugins::worker::serve` (the worker process's side) |
+//! | `plugin-worker` | `crate::plugins::worker::child` (the worker process's side) |
 
 mod check;
 mod hooks;
@@ -115,7 +115,7 @@ pub fn main() -> ExitCode {
             eprintln!("1 unknown plugin kind `{kind}`");
             return ExitCode::from(2);
         };
-        let code = crate::plugins::worker::serve::serve(library, kind, *threads);
+        let code = crate::plugins::worker::child::serve(library, kind, *threads);
         return ExitCode::from(u8::try_from(code).unwrap_or(2));
     }
     let config = match Config::load(cli.config.as_deref(), &env) {

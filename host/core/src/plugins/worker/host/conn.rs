@@ -21,7 +21,7 @@ use serde_json::Value;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
-use super::frame::{self, Request};
+use crate::plugins::worker::protocol::{self, Request};
 
 /// Calls in the worker per thread: one running, one queued.
 const SLOTS_PER_THREAD: usize = 2;
@@ -131,7 +131,7 @@ impl Conn {
 
     /// Sends a frame that needs no answer (best effort).
     pub fn notify(&self, request: &Request) {
-        if let Ok(frame) = frame::encode(request) {
+        if let Ok(frame) = protocol::encode(request) {
             let _ = self.frames.try_send(frame);
         }
     }

@@ -9,7 +9,7 @@ use std::process::Stdio;
 
 use authhost_plugin_api::Kind;
 
-use super::serve::SOCKET_FD;
+use crate::plugins::worker::protocol::{SOCKET_FD, kind_arg};
 
 /// The original's variables that carry keys or the database URL. With every `AUTHHOST_*`,
 /// `PG*` (libpq's and sqlx's connection settings, `PGPASSWORD` among them), `GITHUB_*` and
@@ -34,21 +34,6 @@ pub struct Spec {
     pub threads: usize,
     /// Address-space limit in MiB; 0 = none.
     pub memory_mb: u64,
-}
-
-pub fn kind_arg(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Provider => "provider",
-        Kind::Extension => "extension",
-    }
-}
-
-pub fn parse_kind(arg: &str) -> Option<Kind> {
-    match arg {
-        "provider" => Some(Kind::Provider),
-        "extension" => Some(Kind::Extension),
-        _ => None,
-    }
 }
 
 pub struct Spawned {

@@ -1,5 +1,5 @@
 //! A worker's stdout and stderr into the host's log, under the plugin's label. Lines the worker
-//! writes itself start with a level digit (`serve.rs`); anything else (a plugin's own prints)
+//! writes itself start with a level digit (`child/mod.rs`); anything else (a plugin's own prints)
 //! is logged at info. Lines are cut at `MAX_LINE` bytes and read as lossy UTF-8, and the pipe is
 //! drained to its end whatever comes through it, so a plugin's output can neither grow the
 //! host's memory nor block the plugin.

@@ -8,7 +8,9 @@
 //! many messages each way.
 //!
 //! Log lines go to stderr as `<level digit> <message>`; the host reads them into its own log
-//! under the plugin's name. The process has no stdin and a scrubbed environment (`spawn.rs`).
+//! under the plugin's name. The process has no stdin and a scrubbed environment (`host/spawn.rs`).
+
+mod threads;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufReader, Write};
@@ -23,11 +25,11 @@ use authhost_plugin_api::load::{Instance, Library};
 use authhost_plugin_api::{CallError, HostLogger, Kind};
 use serde_json::value::RawValue;
 
-use super::frame::{self, AnswerFrame, Loaded, PROTOCOL_VERSION, Reply, Request, WireError};
-use super::threads::Threads;
+use super::protocol::{
+    self, AnswerFrame, Loaded, PROTOCOL_VERSION, Reply, Request, SOCKET_FD, WireError,
+};
+use threads::Threads;
 
-/// The socket the host hands every worker.
-pub const SOCKET_FD: i32 = 3;
 /// Answers ready at once are sent together up to about this many bytes.
 const WRITE_BATCH: usize = 64 * 1024;
 
@@ -50,9 +52,9 @@ type Shared = Arc<RwLock<Instances>>;
 /// An answer as a frame. An answer too large for a frame still answers: with an error, not
 /// silence.
 fn answer_frame(id: u64, result: Result<&RawValue, WireError>) -> Option<Vec<u8>> {
-    frame::encode(&AnswerFrame::Answer { id, result })
+    protocol::encode(&AnswerFrame::Answer { id, result })
         .or_else(|e| {
-            frame::encode(&AnswerFrame::Answer {
+            protocol::encode(&AnswerFrame::Answer {
                 id,
                 result: Err(WireError::BadAnswer(format!("cannot send the answer: {e}"))),
             })
@@ -63,7 +65,7 @@ fn answer_frame(id: u64, result: Result<&RawValue, WireError>) -> Option<Vec<u8>
 /// A plugin call's outcome as a frame: the answer is sent as the plugin wrote it once its
 /// syntax is checked (a frame the host cannot read gets the worker killed), and as the
 /// in-process loader's `BadAnswer` when it is not JSON. The host reads the text into a value
-/// itself (`frame::answer_value`), with the in-process limits: numbers out of range, lone
+/// itself (`protocol::answer_value`), with the in-process limits: numbers out of range, lone
 /// surrogates and nesting past 128 levels pass this check and fail that call only.
 fn call_answer(id: u64, answer: Result<&str, &CallError>) -> Option<Vec<u8>> {
     match answer {
@@ -143,7 +145,7 @@ fn holds_frame(buffered: &[u8]) -> bool {
 
 /// Runs the worker; returns the process exit code.
 pub fn serve(path: &Path, kind: Kind, threads: usize) -> i32 {
-    // SAFETY: the host started this process with the socket as fd 3 (spawn.rs), and nothing
+    // SAFETY: the host started this process with the socket as fd 3 (host/spawn.rs), and nothing
     // else in this process owns that descriptor.
     let socket = unsafe { UnixStream::from_raw_fd(SOCKET_FD) };
     // Not for the plugin's own child processes: they could write calls' answers.
@@ -175,7 +177,7 @@ pub fn serve(path: &Path, kind: Kind, threads: usize) -> i32 {
             (None, Err(e.to_string()))
         }
     };
-    let ready = frame::encode(&Reply::Ready {
+    let ready = protocol::encode(&Reply::Ready {
         protocol: PROTOCOL_VERSION,
         loaded,
     });
@@ -262,7 +264,7 @@ fn call_thread(w: &Worker) -> i32 {
                     w.outbox.reader_waits.store(true, Ordering::SeqCst);
                     w.outbox.flush();
                 }
-                let next = frame::read_blocking::<Request>(&mut *reader);
+                let next = protocol::read_blocking::<Request>(&mut *reader);
                 w.outbox.reader_waits.store(false, Ordering::SeqCst);
                 next
             }
@@ -337,17 +339,17 @@ fn run(request: Request, library: &Library, instances: &Shared) -> Option<Vec<u8
 #[cfg(test)]
 mod tests {
     use super::{call_answer, holds_frame};
-    use crate::plugins::worker::frame::{self, Reply};
+    use crate::plugins::worker::protocol::{self, Reply};
     use authhost_plugin_api::CallError;
 
     /// What the host makes of a frame: the call's id and what its caller gets.
     fn on_host(frame: Option<Vec<u8>>) -> (u64, Result<serde_json::Value, CallError>) {
         let frame = frame.expect("a frame");
-        let reply: Reply = frame::read_blocking(&mut frame.as_slice())
+        let reply: Reply = protocol::read_blocking(&mut frame.as_slice())
             .expect("the host can read the frame")
             .expect("one message");
         match reply {
-            Reply::Answer { id, result } => (id, frame::answer_value(result)),
+            Reply::Answer { id, result } => (id, protocol::answer_value(result)),
             other => panic!("{other:?}"),
         }
     }

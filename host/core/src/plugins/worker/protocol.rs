@@ -6,7 +6,7 @@
 
 use std::io::{self, Read};
 
-use authhost_plugin_api::CallError;
+use authhost_plugin_api::{CallError, Kind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -14,8 +14,32 @@ use serde_json::value::RawValue;
 /// Frames larger than this are refused (a broken or hostile peer).
 pub const MAX_FRAME: usize = 16 << 20;
 
-/// Bumped whenever a message changes; the worker states its version first.
+/// Bumped whenever a message changes; the worker states its version first (`Reply::Ready`) and
+/// the host refuses any other. History:
+/// - 1: the first protocol: internally tagged messages (`{"op": "call", ...}`), every message
+///   of this file in its first form.
+/// - 2: externally tagged messages (`{"call": {...}}`), read by serde in one pass; `Call`'s
+///   `user` and an answer's value travel as the JSON text they are (same fields as 1).
 pub const PROTOCOL_VERSION: u32 = 2;
+
+/// The socket the host hands every worker, as this file descriptor.
+pub const SOCKET_FD: i32 = 3;
+
+/// The `--kind` argument a worker is started with, and back.
+pub fn kind_arg(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Provider => "provider",
+        Kind::Extension => "extension",
+    }
+}
+
+pub fn parse_kind(arg: &str) -> Option<Kind> {
+    match arg {
+        "provider" => Some(Kind::Provider),
+        "extension" => Some(Kind::Extension),
+        _ => None,
+    }
+}
 
 /// Host to worker.
 #[derive(Debug, Serialize, Deserialize)]
