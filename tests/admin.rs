@@ -1,4 +1,4 @@
-//! `[server] admin_listen` (issue 9, item 7): `/metrics`, `/healthz` and `/readyz` on a second
+//! `[server] admin_listen`: `/metrics`, `/healthz` and `/readyz` on a second
 //! listener, and `/metrics` off the public one; without it, `/metrics` stays public.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -1,4 +1,4 @@
-//! Connection limits (issue 9, item 4): half-open connections, the header-read and idle
+//! Connection limits: half-open connections, the header-read and idle
 //! deadlines, the per-client-address cap and its trusted-proxy exemption, and JSON answers to
 //! request heads hyper cannot take. A second client address is `127.0.0.2` (all of 127/8 is
 //! loopback); the test process raises its own file-descriptor limit for the floods.

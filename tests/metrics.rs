@@ -1,4 +1,4 @@
-//! Issue 13 (operators), metrics: `# HELP` on every family, tokens issued by kind and refused by
+//! Metrics operators alert on: `# HELP` on every family, tokens issued by kind and refused by
 //! reason, cache and pool figures, build info, the `process_*` figures. One test in its own
 //! binary: the recorder is process-wide, and these families have no per-test labels.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -3,6 +3,18 @@
 //!
 //! This crate is the server (HTTP, routes, the accept loop, the CLI); the domain lives in
 //! `authhost_core` and is re-exported here under its own module names.
+//!
+//! # Layout
+//!
+//! - `cli`: the command line, one file per subcommand (`main.rs` only calls `cli::main`).
+//! - `app`: `App`, everything a request needs, built and validated once at start.
+//! - `server`: the accept loop, connection caps and deadlines, graceful shutdown, the admin
+//!   listener.
+//! - `routes`: one route table, one file per route family, the `check` shortcut, request
+//!   metrics and access lines; `http` (parameters, tokens, errors as JSON), `headers`,
+//!   `access_log`, `metrics` (the Prometheus families), `logging`.
+//!
+//! docs/architecture.md has the table of modules and where a request goes.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 

@@ -1,4 +1,5 @@
-//! The routes of SPEC §2, black-box over HTTP against a server on port 0.
+//! The original service's routes (check, authorize, update, public-key, resolve, get_profile,
+//! logout) and the routes around them, black-box over HTTP against a server on port 0.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use authhost_tests::{TestServer, jwt_parts, md5_hex};

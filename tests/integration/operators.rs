@@ -1,4 +1,4 @@
-//! Issue 13 (operators): the headers every answer carries, walked over every route, and the
+//! What operators rely on: the headers every answer carries, walked over every route, and the
 //! access log of a real `authhost serve` process, grepped for the tokens it was given.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

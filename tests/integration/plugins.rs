@@ -250,7 +250,7 @@ async fn hooks_fire_once_per_event_in_order() {
     );
 
     // The panicking extension's first event failed; its later events for that user wait their
-    // turn behind it (hook events of one user are delivered in order, issue 11) and are retried
+    // turn behind it (hook events of one user are delivered in order) and are retried
     // in the background, 10 s later by default: after this test.
     let panics = |hook: &str| {
         format!(

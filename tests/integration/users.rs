@@ -1,4 +1,4 @@
-//! Issue 13 (operators), user administration: `authhost users ...` run as a separate process
+//! User administration: `authhost users ...` run as a separate process
 //! against the database of a running server, as an operator would. A disabled user's tokens
 //! stop working within `user_cache_ms`, their logins end with `error=account_disabled`; logout
 //! revokes, delete removes the row after `on_user_logout` reached the extension.

@@ -1,6 +1,22 @@
 //! authhost's domain, without HTTP: configuration, keys, tokens, users, the login upstreams,
 //! plugins and the database. The server crate (`authhost`) turns requests into calls of this
 //! crate and its answers into responses; this crate knows nothing of HTTP servers.
+//!
+//! # Layout
+//!
+//! - Settings and secrets: `config` (file, `AUTHHOST_*` and the original's variables,
+//!   validation, redaction), `keys` (the key ring and what is derived from it), `crypto`.
+//! - Tokens: `tokens` (minting, verifying, their caches), `stats` (hot-path counts).
+//! - Users: `db` (connection, migrations, entities), `users`, `user_cache`, `sessions` (login,
+//!   logout, disable, delete: the user, its hook events and its token together), `hooks` (the
+//!   durable outbox of hook events).
+//! - Logging in: `login` (the upstreams; `login::flow` the state machine; `login::sealed` the
+//!   login in progress sealed into its cookie), `redirects` (the `next` allowlist),
+//!   `client_addr` (who the client is behind trusted proxies).
+//! - Plugins: `plugins` (the set, one call path; `plugins::worker` for worker processes),
+//!   `call_pool` (the threads plugin calls and signatures run on).
+//!
+//! docs/architecture.md has the table of modules and what each may use.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 

@@ -1,4 +1,4 @@
-//! Dev login (SPEC §7): a form asking for an e-mail and a name, no password. Only configured
+//! Dev login: a form asking for an e-mail and a name, no password. Only configured
 //! explicitly, and only on a loopback listener (checked with the configuration).
 
 use axum::extract::State;
