@@ -36,4 +36,6 @@ impl TemplateExtension {
     }
 }
 
-export_extension!(TemplateExtension, "extension_template", env!("CARGO_PKG_VERSION"));
+// The plugin is named after the crate (`CARGO_CRATE_NAME`: the library file's name without
+// `lib` and `.so`), so renaming the crate renames the plugin and nothing else needs an edit.
+export_extension!(TemplateExtension, env!("CARGO_CRATE_NAME"), env!("CARGO_PKG_VERSION"));

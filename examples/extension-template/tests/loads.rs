@@ -2,10 +2,16 @@
 
 use authhost_plugin_api::{HOOK_NEW_USER, HOOK_USER_LOGIN, HOOK_USER_LOGOUT, json, testkit};
 
+/// The crate's name as its library file has it: this package's name, hyphens as underscores
+/// (no edit needed after renaming the crate).
+fn crate_name() -> String {
+    env!("CARGO_PKG_NAME").replace('-', "_")
+}
+
 #[test]
 fn hooks_run_through_the_plugin_boundary() {
-    let library = testkit::load_extension(&testkit::built_library("extension_template")).expect("loads as authhost loads it");
-    assert_eq!(library.info.name, "extension_template");
+    let library = testkit::load_extension(&testkit::built_library(&crate_name())).expect("loads as authhost loads it");
+    assert_eq!(library.info.name, crate_name());
     let ext = library.instantiate(&json!({ "greeting": "Hello" })).expect("starts");
     let user = json!({ "id": "u1", "email": "u1@example.org", "new": true });
     ext.call(HOOK_NEW_USER, &user).expect("on_new_user");

@@ -31,4 +31,6 @@ impl PermissionProvider for TemplateProvider {
     }
 }
 
-export_provider!(TemplateProvider, "provider_template", env!("CARGO_PKG_VERSION"));
+// The plugin is named after the crate (`CARGO_CRATE_NAME`: the library file's name without
+// `lib` and `.so`), so renaming the crate renames the plugin and nothing else needs an edit.
+export_provider!(TemplateProvider, env!("CARGO_CRATE_NAME"), env!("CARGO_PKG_VERSION"));

@@ -2,10 +2,16 @@
 
 use authhost_plugin_api::{json, testkit};
 
+/// The crate's name as its library file has it: this package's name, hyphens as underscores
+/// (no edit needed after renaming the crate).
+fn crate_name() -> String {
+    env!("CARGO_PKG_NAME").replace('-', "_")
+}
+
 #[test]
 fn answers_through_the_plugin_boundary() {
-    let library = testkit::load_provider(&testkit::built_library("provider_template")).expect("loads as authhost loads it");
-    assert_eq!(library.info.name, "provider_template");
+    let library = testkit::load_provider(&testkit::built_library(&crate_name())).expect("loads as authhost loads it");
+    assert_eq!(library.info.name, crate_name());
     assert_eq!(library.info.interface_version, authhost_plugin_api::INTERFACE_VERSION);
 
     let plain = library.instantiate(&json!({})).expect("starts without configuration");
