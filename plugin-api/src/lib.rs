@@ -122,12 +122,27 @@ impl Kind {
         }
     }
 
-    /// As messages and `authhost plugins` name it.
+    /// As messages name it.
     pub const fn name(self) -> &'static str {
         match self {
             Kind::Provider => "permission provider",
             Kind::Extension => "extension",
         }
+    }
+
+    /// The one-word name: `authhost plugins`' kind column and a worker's `--kind` argument.
+    pub const fn word(self) -> &'static str {
+        match self {
+            Kind::Provider => "provider",
+            Kind::Extension => "extension",
+        }
+    }
+
+    /// The kind a one-word name (`word`) names.
+    pub fn from_word(word: &str) -> Option<Kind> {
+        [Kind::Provider, Kind::Extension]
+            .into_iter()
+            .find(|k| k.word() == word)
     }
 }
 
@@ -286,5 +301,13 @@ mod tests {
             abi_stable::library::ROOT_MODULE_LOADER_NAME,
             "_1as_0lib_1header_0root_bmodule_bloader"
         );
+    }
+
+    #[test]
+    fn a_kind_reads_back_from_its_word() {
+        for kind in [super::Kind::Provider, super::Kind::Extension] {
+            assert_eq!(super::Kind::from_word(kind.word()), Some(kind));
+        }
+        assert_eq!(super::Kind::from_word("permission provider"), None);
     }
 }

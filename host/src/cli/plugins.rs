@@ -26,8 +26,8 @@ pub(super) async fn run(config: Config) -> ExitCode {
     });
     for e in entries {
         let (kind, alias) = match e.info.kind {
-            Kind::Provider => ("provider", e.name.as_str()),
-            Kind::Extension => ("extension", "-"),
+            Kind::Provider => (Kind::Provider.word(), e.name.as_str()),
+            Kind::Extension => (Kind::Extension.word(), "-"),
         };
         let worker = match e.worker().map(|w| w.state()) {
             None => "in-process".to_string(),

@@ -25,20 +25,13 @@ pub const PROTOCOL_VERSION: u32 = 2;
 /// The socket the host hands every worker, as this file descriptor.
 pub const SOCKET_FD: i32 = 3;
 
-/// The `--kind` argument a worker is started with, and back.
+/// The `--kind` argument a worker is started with, and back (`Kind::word`).
 pub fn kind_arg(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Provider => "provider",
-        Kind::Extension => "extension",
-    }
+    kind.word()
 }
 
 pub fn parse_kind(arg: &str) -> Option<Kind> {
-    match arg {
-        "provider" => Some(Kind::Provider),
-        "extension" => Some(Kind::Extension),
-        _ => None,
-    }
+    Kind::from_word(arg)
 }
 
 /// Host to worker.
