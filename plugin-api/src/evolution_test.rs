@@ -1,6 +1,6 @@
 //! Test-only: the root module as the next interface would have it, one optional function
 //! appended after the last prefix field, declared exactly as a future `PluginModule` would be.
-//! A host built with this type loading a plugin built against today's [`crate::PluginModule`]
+//! A host built with this type loading a plugin built against today's [`crate::abi::PluginModule`]
 //! is the situation the evolution rule in `docs/plugins.md` promises to handle: the plugin
 //! loads and the new function reads as `None`, "not implemented".
 //!
@@ -18,8 +18,8 @@ macro_rules! extended_module {
         use abi_stable::std_types::{RResult, RStr, RString};
         use abi_stable::{StableAbi, declare_root_module_statics, package_version_strings};
 
+        use crate::abi::{CallFailure, HostLogger, Kind};
         use crate::load::{LoadError, load_evolved};
-        use crate::{CallFailure, HostLogger, Kind};
 
         /// The next interface's root module: today's fields, then `describe`.
         #[repr(C)]
@@ -56,7 +56,7 @@ macro_rules! extended_module {
         /// declaration, or, for a plugin built before `describe` existed, through the previous
         /// one (today's).
         pub fn load(path: &Path, kind: Kind) -> Result<PluginModuleRef, LoadError> {
-            load_evolved::<PluginModuleRef, crate::PluginModuleRef>(path, kind, |older| {
+            load_evolved::<PluginModuleRef, crate::abi::PluginModuleRef>(path, kind, |older| {
                 // SAFETY: the previous declaration is a prefix of this one (same fields in the
                 // same order), and abi_stable checked it against the library; the accessor of
                 // the appended field reads the library's own field count.

@@ -12,11 +12,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use abi_stable::std_types::{RErr, ROk, RResult, RStr, RString};
 use serde_json::Value;
 
-use crate::{
-    CALL_GET_PERMISSIONS, CallFailure, Extension, FAILURE_ERROR, FAILURE_PANIC,
-    FAILURE_UNSUPPORTED, HOOK_NEW_USER, HOOK_USER_LOGIN, HOOK_USER_LOGOUT, HostLogger,
-    PermissionProvider,
+use crate::abi::{
+    CALL_GET_PERMISSIONS, CallFailure, FAILURE_ERROR, FAILURE_PANIC, FAILURE_UNSUPPORTED,
+    HOOK_NEW_USER, HOOK_USER_LOGIN, HOOK_USER_LOGOUT, HostLogger,
 };
+use crate::{Extension, PermissionProvider};
 
 /// What a plugin of either kind is to the glue: built from its configuration, then called by
 /// number. An error from `call` is `(reason, message)`.

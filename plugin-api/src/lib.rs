@@ -1,34 +1,50 @@
-//! The stable ABI between authhost and its plugins.
+//! Writing an authhost plugin: a permission provider or an extension, built as a `cdylib`.
 //!
-//! A plugin is a `cdylib` that implements [`PermissionProvider`] or [`Extension`] and exports
-//! it with [`export_provider!`] or [`export_extension!`]. Authors never touch FFI types: the
-//! macros build one abi_stable prefix-type root module ([`PluginModule`], the same for both
-//! kinds) whose functions catch panics and turn them into typed failures (a panic must never
-//! unwind across the boundary), and carry JSON as text.
+//! A provider implements [`PermissionProvider`] and is exported with [`export_provider!`]; an
+//! extension implements [`Extension`] and is exported with [`export_extension!`]. The plugin's
+//! `[plugins.config.<alias>]` table arrives as JSON; [`config`] reads it into your own serde
+//! type. The user arrives as JSON ([`Value`]) and reads as a typed [`User`] with
+//! [`User::from_value`]. [`log`] writes to the host's log, [`sink`] appends JSON lines to a file,
+//! and [`testkit`] loads the built library exactly as the host does, for your tests.
+//!
+//! Authors never touch FFI types: the macros build the root module of the ABI (module `abi`,
+//! hidden from these docs, with the host's loader `load` and the macros' `glue`), whose
+//! functions catch panics and turn them into typed failures (a panic must never unwind across
+//! the boundary) and carry JSON as text.
 //!
 //! Versioning promise: [`INTERFACE_VERSION`] changes only when a change would break plugins
 //! already built; new optional functions are appended after the last prefix field so older
 //! plugins keep loading. The host refuses a plugin built for another interface version, naming
 //! the file and both versions.
+//!
+//! # Layout
+//! - here: the two traits, the export macros, [`User`], [`Hook`], [`config`], [`hook_event`];
+//! - [`log`]: the host's log, with [`Level`]; [`sink`]: JSON lines to a file or the log;
+//! - [`testkit`]: load the built plugin as the host does, for the author's tests;
+//! - `abi` (hidden): the root module, the typed failure, the call and kind numbers;
+//! - `load` (hidden): the loader the host and the test kit share; `glue` (hidden): the
+//!   `extern "C"` functions behind the macros.
 
+#[doc(hidden)]
+pub mod abi;
 #[cfg(feature = "abi-evolution-test")]
 #[doc(hidden)]
 pub mod evolution_test;
+#[doc(hidden)]
 pub mod glue;
+#[doc(hidden)]
 pub mod load;
 pub mod log;
 pub mod sink;
 pub mod testkit;
+mod user;
 
+#[doc(hidden)]
 pub use abi_stable;
-pub use load::CallError;
+pub use log::Level;
 pub use serde_json;
 pub use serde_json::{Value, json};
-
-use abi_stable::library::RootModule;
-use abi_stable::sabi_types::VersionStrings;
-use abi_stable::std_types::{RResult, RStr, RString};
-use abi_stable::{StableAbi, declare_root_module_statics, package_version_strings};
+pub use user::{HookEvent, User};
 
 /// Interface version a plugin was built for; the host refuses plugins built for another one.
 ///
@@ -36,18 +52,10 @@ use abi_stable::{StableAbi, declare_root_module_statics, package_version_strings
 /// call failures and optional appended functions (2026-11-30).
 pub const INTERFACE_VERSION: u32 = 2;
 
-/// Plain C symbols every plugin exports beside its root module, so that the host can name the
-/// interface version and kind of a file before abi_stable checks its layout.
-pub const INTERFACE_VERSION_SYMBOL: &[u8] = b"authhost_plugin_interface_version\0";
-pub const KIND_SYMBOL: &[u8] = b"authhost_plugin_kind\0";
-
-/// The kinds of plugins as numbers, as `authhost_plugin_kind` reports them ([`Kind`]).
-pub const KIND_PROVIDER: u32 = 1;
-pub const KIND_EXTENSION: u32 = 2;
-
 /// Answers `get_permissions(service, userid)` for the service aliases it is configured under.
 pub trait PermissionProvider: Send + Sync + Sized + 'static {
-    /// Builds an instance from its `[plugins.config.<alias>]` table (`{}` when there is none).
+    /// Builds an instance from its `[plugins.config.<alias>]` table (`{}` when there is none);
+    /// [`config`] reads it into a serde type.
     fn new(config: Value) -> Result<Self, String>;
 
     /// The permissions of `userid` for `service` (the alias that was asked for): a JSON object
@@ -55,26 +63,16 @@ pub trait PermissionProvider: Send + Sync + Sized + 'static {
     fn get_permissions(&self, service: &str, userid: &str) -> Result<Value, String>;
 
     /// The same question with the user's profile (`id`, `email`, `username`, `name`,
-    /// `provider_id`), for providers that decide by more than the id. By default it asks
-    /// [`get_permissions`](Self::get_permissions).
+    /// `provider_id`; [`User::from_value`] reads it), for providers that decide by more than
+    /// the id. By default it asks [`get_permissions`](Self::get_permissions).
     fn get_permissions_for_user(&self, service: &str, user: &Value) -> Result<Value, String> {
         let userid = user.get("id").and_then(Value::as_str).unwrap_or_default();
         self.get_permissions(service, userid)
     }
 }
 
-/// The event a hook delivery belongs to, `(event id, attempt)`, from the profile a hook
-/// receives (`user["hook_event"]`). A delivery can repeat (a retry after an error, a crash or a
-/// lost answer): an extension that must act once per event drops ids it has already handled.
-/// `None` when the host sent none (a host before durable hooks, a test calling the hook).
-pub fn hook_event(user: &Value) -> Option<(u64, u32)> {
-    let event = user.get("hook_event")?;
-    let id = event.get("id")?.as_u64()?;
-    let attempt = event.get("attempt")?.as_u64()?;
-    Some((id, u32::try_from(attempt).ok()?))
-}
-
-/// Receives lifecycle hooks with the user's profile as JSON. Every hook is optional.
+/// Receives lifecycle hooks with the user's profile as JSON ([`User::from_value`] reads it).
+/// Every hook is optional.
 pub trait Extension: Send + Sync + Sized + 'static {
     /// Builds the instance from its `[plugins.config.<extension name>]` table.
     fn new(config: Value) -> Result<Self, String>;
@@ -95,124 +93,70 @@ pub trait Extension: Send + Sync + Sized + 'static {
     }
 }
 
-/// The kinds of plugins. Both kinds share one root module, one loader and one call path; the
-/// kind says which calls a library answers.
+/// The three hooks, named as the original service's extensions name their functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// Answers [`CALL_GET_PERMISSIONS`].
-    Provider,
-    /// Receives the `HOOK_*` calls.
-    Extension,
+pub enum Hook {
+    /// `on_new_user`: once, when an account is created.
+    NewUser,
+    /// `on_user_login`: on every successful login.
+    UserLogin,
+    /// `on_user_logout`: on logout.
+    UserLogout,
 }
 
-impl Kind {
-    /// The number `authhost_plugin_kind` and the root module report.
-    pub const fn code(self) -> u32 {
-        match self {
-            Kind::Provider => KIND_PROVIDER,
-            Kind::Extension => KIND_EXTENSION,
-        }
-    }
+impl Hook {
+    pub const ALL: [Hook; 3] = [Hook::NewUser, Hook::UserLogin, Hook::UserLogout];
 
-    pub const fn from_code(code: u32) -> Option<Kind> {
-        match code {
-            KIND_PROVIDER => Some(Kind::Provider),
-            KIND_EXTENSION => Some(Kind::Extension),
-            _ => None,
-        }
-    }
-
-    /// As messages name it.
+    /// `on_new_user`, `on_user_login` or `on_user_logout`.
     pub const fn name(self) -> &'static str {
         match self {
-            Kind::Provider => "permission provider",
-            Kind::Extension => "extension",
+            Hook::NewUser => "on_new_user",
+            Hook::UserLogin => "on_user_login",
+            Hook::UserLogout => "on_user_logout",
         }
     }
 
-    /// The one-word name: `authhost plugins`' kind column and a worker's `--kind` argument.
-    pub const fn word(self) -> &'static str {
+    /// The hook a name (`name`) names.
+    pub fn from_name(name: &str) -> Option<Hook> {
+        Hook::ALL.into_iter().find(|h| h.name() == name)
+    }
+
+    /// The call number this hook crosses the boundary as.
+    #[doc(hidden)]
+    pub const fn code(self) -> u8 {
         match self {
-            Kind::Provider => "provider",
-            Kind::Extension => "extension",
+            Hook::NewUser => abi::HOOK_NEW_USER,
+            Hook::UserLogin => abi::HOOK_USER_LOGIN,
+            Hook::UserLogout => abi::HOOK_USER_LOGOUT,
         }
     }
-
-    /// The kind a one-word name (`word`) names.
-    pub fn from_word(word: &str) -> Option<Kind> {
-        [Kind::Provider, Kind::Extension]
-            .into_iter()
-            .find(|k| k.word() == word)
-    }
 }
 
-/// Call numbers as they cross the boundary: the one a provider answers and the hooks.
-pub const CALL_GET_PERMISSIONS: u8 = 1;
-pub const HOOK_NEW_USER: u8 = 2;
-pub const HOOK_USER_LOGIN: u8 = 3;
-pub const HOOK_USER_LOGOUT: u8 = 4;
-
-/// `CallFailure::reason` values.
-pub const FAILURE_ERROR: u8 = 1;
-pub const FAILURE_PANIC: u8 = 2;
-pub const FAILURE_UNSUPPORTED: u8 = 3;
-
-/// Why a call into a plugin failed, as it crosses the boundary: typed, so the host never reads
-/// meaning out of the message text.
-#[repr(C)]
-#[derive(StableAbi, Debug)]
-pub struct CallFailure {
-    /// One of the `FAILURE_*` numbers (an unknown one reads as an error).
-    pub reason: u8,
-    pub message: RString,
+/// The event a hook delivery belongs to, `(event id, attempt)`, from the profile a hook
+/// receives (`user["hook_event"]`, also [`User::hook_event`]). A delivery can repeat (a retry
+/// after an error, a crash or a lost answer): an extension that must act once per event drops
+/// ids it has already handled. `None` when the host sent none (a host before durable hooks, a
+/// test calling the hook).
+pub fn hook_event(user: &Value) -> Option<(u64, u32)> {
+    let event = user.get("hook_event")?;
+    let id = event.get("id")?.as_u64()?;
+    let attempt = event.get("attempt")?.as_u64()?;
+    Some((id, u32::try_from(attempt).ok()?))
 }
 
-/// How a plugin's log lines reach the host's log.
-#[repr(C)]
-#[derive(StableAbi, Clone, Copy)]
-pub struct HostLogger {
-    /// `level`: 1 error, 2 warn, 3 info, 4 debug.
-    pub log: extern "C" fn(level: u8, plugin: RStr<'_>, message: RStr<'_>),
-}
-
-/// The root module every plugin exports, whatever its kind.
-///
-/// Evolution rule (see `docs/plugins.md`): fields up to `last_prefix_field` never change within
-/// an interface version; a new optional function is appended after it, and because of
-/// `missing_field(option)` the host reads it as `None` from a plugin built before it existed
-/// ("not implemented") instead of panicking.
-#[repr(C)]
-#[derive(StableAbi)]
-#[sabi(kind(Prefix(prefix_ref = PluginModuleRef)))]
-#[sabi(missing_field(option))]
-pub struct PluginModule {
-    pub interface_version: u32,
-    /// `KIND_PROVIDER` or `KIND_EXTENSION`.
-    pub kind: u32,
-    pub name: RStr<'static>,
-    pub version: RStr<'static>,
-    /// The host's log callback and the plugin's name as the host will show it.
-    pub set_logger: extern "C" fn(HostLogger, RStr<'_>),
-    /// Config JSON in, an instance handle out.
-    pub new_instance: extern "C" fn(config: RStr<'_>) -> RResult<usize, CallFailure>,
-    pub drop_instance: extern "C" fn(handle: usize),
-    /// `call` is `CALL_GET_PERMISSIONS` or a `HOOK_*` number; `service` the alias asked for
-    /// (empty for hooks); `user` the profile as JSON text. The answer is JSON text (`null` for
-    /// hooks).
-    #[sabi(last_prefix_field)]
-    pub call: extern "C" fn(
-        handle: usize,
-        call: u8,
-        service: RStr<'_>,
-        user: RStr<'_>,
-    ) -> RResult<RString, CallFailure>,
-}
-
-impl RootModule for PluginModuleRef {
-    declare_root_module_statics! {PluginModuleRef}
-    const BASE_NAME: &'static str = "authhost_plugin";
-    const NAME: &'static str = "authhost_plugin";
-    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+/// Reads a plugin's configuration table into `T`, any `serde::Deserialize` type (add `serde`
+/// with its `derive` feature to the plugin's dependencies). A mismatch names the place in the table:
+/// `rules[1].email: invalid type: integer, expected a string`. Mark the type
+/// `#[serde(deny_unknown_fields)]` to refuse a misspelt key instead of ignoring it.
+pub fn config<T: serde::de::DeserializeOwned>(config: Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(config).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            e.into_inner().to_string()
+        } else {
+            format!("{path}: {}", e.into_inner())
+        }
+    })
 }
 
 /// The symbol abi_stable looks up in a library (`abi_stable::library::ROOT_MODULE_LOADER_NAME`,
@@ -229,16 +173,18 @@ macro_rules! __export_plugin {
             }
             // SAFETY: `erased_root_module` returns the root module of type `PluginModuleRef`.
             unsafe {
-                $crate::abi_stable::library::LibHeader::from_constructor::<$crate::PluginModuleRef>(
+                $crate::abi_stable::library::LibHeader::from_constructor::<
+                    $crate::abi::PluginModuleRef,
+                >(
                     erased_root_module,
                     $crate::abi_stable::library::CheckTypeLayout::Yes,
                 )
             }
         };
 
-        pub fn authhost_root_module() -> $crate::PluginModuleRef {
+        pub fn authhost_root_module() -> $crate::abi::PluginModuleRef {
             use $crate::abi_stable::prefix_type::PrefixTypeTrait;
-            $crate::PluginModule {
+            $crate::abi::PluginModule {
                 interface_version: $crate::INTERFACE_VERSION,
                 kind: $kind,
                 name: $crate::abi_stable::std_types::RStr::from_str($name),
@@ -272,7 +218,7 @@ macro_rules! export_provider {
     ($ty:ty, $name:expr, $version:expr) => {
         $crate::__export_plugin!(
             $crate::glue::AsProvider<$ty>,
-            $crate::KIND_PROVIDER,
+            $crate::abi::KIND_PROVIDER,
             $name,
             $version
         );
@@ -286,7 +232,7 @@ macro_rules! export_extension {
     ($ty:ty, $name:expr, $version:expr) => {
         $crate::__export_plugin!(
             $crate::glue::AsExtension<$ty>,
-            $crate::KIND_EXTENSION,
+            $crate::abi::KIND_EXTENSION,
             $name,
             $version
         );
@@ -295,6 +241,10 @@ macro_rules! export_extension {
 
 #[cfg(test)]
 mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
     #[test]
     fn the_root_module_symbol_is_the_one_abi_stable_looks_up() {
         assert_eq!(
@@ -305,9 +255,54 @@ mod tests {
 
     #[test]
     fn a_kind_reads_back_from_its_word() {
-        for kind in [super::Kind::Provider, super::Kind::Extension] {
-            assert_eq!(super::Kind::from_word(kind.word()), Some(kind));
+        for kind in [abi::Kind::Provider, abi::Kind::Extension] {
+            assert_eq!(abi::Kind::from_word(kind.word()), Some(kind));
         }
-        assert_eq!(super::Kind::from_word("permission provider"), None);
+        assert_eq!(abi::Kind::from_word("permission provider"), None);
+    }
+
+    #[test]
+    fn a_hook_reads_back_from_its_name_and_has_its_own_number() {
+        let mut codes: Vec<u8> = Hook::ALL.iter().map(|h| h.code()).collect();
+        for hook in Hook::ALL {
+            assert_eq!(Hook::from_name(hook.name()), Some(hook));
+        }
+        codes.dedup();
+        assert_eq!(codes.len(), 3);
+        assert!(!codes.contains(&abi::CALL_GET_PERMISSIONS));
+        assert_eq!(Hook::from_name("on_user_signup"), None);
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // read through Debug only
+    struct Settings {
+        path: String,
+        #[serde(default)]
+        rules: Vec<Rule>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Rule {
+        email: String,
+    }
+
+    #[test]
+    fn config_names_the_place_of_a_mismatch() {
+        let ok: Settings = config(json!({ "path": "a", "rules": [{ "email": "x" }] })).expect("ok");
+        assert_eq!(ok.rules.len(), 1);
+        let err =
+            config::<Settings>(json!({ "path": "a", "rules": [{ "email": "x" }, { "email": 3 }] }))
+                .expect_err("refused");
+        assert!(
+            err.starts_with("rules[1].email: invalid type: integer"),
+            "{err}"
+        );
+        let err = config::<Settings>(json!({ "path": "a", "pth": "b" })).expect_err("refused");
+        assert!(err.contains("unknown field `pth`"), "{err}");
+        let err = config::<Settings>(json!({})).expect_err("refused");
+        assert_eq!(err, "missing field `path`");
     }
 }

@@ -14,10 +14,11 @@ use abi_stable::library::{LibraryError, RawLibrary, RootModule, lib_header_from_
 use abi_stable::std_types::{RResult, RStr, RString};
 use serde_json::Value;
 
-use crate::{
+use crate::abi::{
     CALL_GET_PERMISSIONS, CallFailure, FAILURE_PANIC, FAILURE_UNSUPPORTED, HostLogger,
-    INTERFACE_VERSION, INTERFACE_VERSION_SYMBOL, KIND_SYMBOL, Kind, PluginModuleRef,
+    INTERFACE_VERSION_SYMBOL, KIND_SYMBOL, Kind, PluginModuleRef,
 };
+use crate::{Hook, INTERFACE_VERSION};
 
 /// Why a file could not be loaded as a plugin; every variant names the file.
 #[derive(Debug, Clone)]
@@ -219,9 +220,9 @@ fn layout_error(path: &Path, e: LibraryError) -> LoadError {
     }
 }
 
-/// Why a call into a plugin gave no answer. The first four come from the plugin (through the
-/// boundary's typed failure, never from reading its message); the others from the host's side
-/// of the call.
+/// Why a call into a plugin gave no answer, as the plugin made it: read from the boundary's
+/// typed failure (never from its message) or from its answer. The host's side of a call can fail
+/// in more ways (a deadline, a worker that died); the host's own error type adds those.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallError {
     /// The plugin returned an error.
@@ -233,36 +234,12 @@ pub enum CallError {
     /// The plugin does not implement the call: one of the other kind, or an optional function
     /// appended to the interface after the plugin was built.
     NotImplemented(String),
-    /// No answer within the call deadline.
-    Timeout,
-    /// Every call thread was taken and the queue was full: refused at once.
-    Busy,
-    /// The host could not run the call at all (its call threads are gone, the plugin's worker
-    /// process is restarting).
-    Unavailable(String),
-    /// The plugin's worker process died during the call (signal or exit).
-    Crashed(String),
 }
 
 impl CallError {
     /// A plugin's answer that JSON cannot read (in this process or a worker's host alike).
     pub fn not_json(e: serde_json::Error) -> CallError {
         CallError::BadAnswer(format!("answer is not JSON: {e}"))
-    }
-
-    /// The `outcome` label of the call metrics.
-    pub fn label(&self) -> &'static str {
-        match self {
-            CallError::Failed(_) => "error",
-            // Not the plugin's doing (its worker is restarting, the call threads are gone).
-            CallError::Unavailable(_) => "unavailable",
-            CallError::Panicked(_) => "panic",
-            CallError::BadAnswer(_) => "invalid",
-            CallError::NotImplemented(_) => "not_implemented",
-            CallError::Timeout => "timeout",
-            CallError::Busy => "busy",
-            CallError::Crashed(_) => "crash",
-        }
     }
 
     fn from_failure(failure: CallFailure) -> CallError {
@@ -278,15 +255,10 @@ impl CallError {
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CallError::Failed(m) | CallError::Unavailable(m) => f.write_str(m),
+            CallError::Failed(m) => f.write_str(m),
             CallError::Panicked(m) => write!(f, "panicked: {m}"),
             CallError::BadAnswer(m) => write!(f, "bad answer: {m}"),
             CallError::NotImplemented(m) => write!(f, "not implemented: {m}"),
-            CallError::Timeout => f.write_str("no answer within the call deadline"),
-            CallError::Busy => {
-                f.write_str("busy: every call thread is taken and the queue is full")
-            }
-            CallError::Crashed(m) => write!(f, "the plugin's worker process died: {m}"),
         }
     }
 }
@@ -358,7 +330,7 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// The one call path: call number `call` (`CALL_GET_PERMISSIONS`, `HOOK_*`) with the
+    /// The one call path: call number `call` (`abi::CALL_GET_PERMISSIONS`, `Hook::code`) with the
     /// service alias (empty for hooks) and the user's profile; the plugin's JSON answer.
     pub fn invoke(&self, call: u8, service: &str, user: &Value) -> Result<Value, CallError> {
         let answer = self.invoke_text(call, service, &user.to_string())?;
@@ -395,9 +367,9 @@ impl Instance {
             .and_then(permissions_answer)
     }
 
-    /// Calls hook number `hook` (`HOOK_*`) of an extension with the user's profile.
-    pub fn call(&self, hook: u8, user: &Value) -> Result<(), CallError> {
-        self.invoke(hook, "", user).map(drop)
+    /// Calls `hook` of an extension with the user's profile.
+    pub fn call(&self, hook: Hook, user: &Value) -> Result<(), CallError> {
+        self.invoke(hook.code(), "", user).map(drop)
     }
 }
 

@@ -10,8 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::Kind;
-use crate::load::{Library, LoadError};
+use crate::abi::Kind;
+pub use crate::load::{CallError, Instance, Library, LoadError, PluginInfo};
 
 /// `lib<crate_name>.so` (hyphens read as underscores) in the cargo target folder of the running
 /// test: `target/<profile>/` or its `deps/`. Panics with the places it looked if it is missing.

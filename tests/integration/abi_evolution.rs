@@ -7,9 +7,9 @@
 //! host". Its own binary: abi_stable's process-wide layout checks must not see the extended
 //! type and the real one in the same process.
 
+use authhost_plugin_api::abi::{CALL_GET_PERMISSIONS, HOOK_NEW_USER, Kind};
 use authhost_plugin_api::abi_stable::std_types::{RResult, RStr};
 use authhost_plugin_api::evolution_test;
-use authhost_plugin_api::{CALL_GET_PERMISSIONS, HOOK_NEW_USER, Kind};
 use authhost_tests::plugin_dir;
 
 #[test]

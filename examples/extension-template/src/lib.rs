@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use authhost_plugin_api::{Extension, Value, export_extension, log};
+use authhost_plugin_api::{Extension, User, Value, export_extension, log};
 
 pub struct TemplateExtension {
     greeting: String,
@@ -18,7 +18,9 @@ impl Extension for TemplateExtension {
     }
 
     fn on_new_user(&self, user: &Value) -> Result<(), String> {
-        let email = user.get("email").and_then(Value::as_str).ok_or("profile without e-mail")?;
+        // The profile as a typed struct (`user["email"]` works too).
+        let user = User::from_value(user)?;
+        let email = user.email.ok_or("profile without e-mail")?;
         log::info(&format!("{}, {email}!", self.greeting));
         Ok(())
     }

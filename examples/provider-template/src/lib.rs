@@ -4,23 +4,26 @@
 //! alias configured with this plugin; `service` is that alias. Answer a JSON object: its
 //! values can be anything (booleans, numbers, lists, objects).
 
-use authhost_plugin_api::{PermissionProvider, Value, export_provider, json, log};
+use authhost_plugin_api::{PermissionProvider, Value, config, export_provider, json, log};
+use serde::Deserialize;
+
+/// The plugin's `[plugins.config.<alias>]` table, read by serde: a wrong type or a misspelt
+/// key is refused at start with its place (`admins[1]: invalid type: ...`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    /// `admins = ["<userid>", ...]`
+    #[serde(default)]
+    admins: Vec<String>,
+}
 
 pub struct TemplateProvider {
-    /// From `[plugins.config.<alias>] admins = ["<userid>", ...]`.
     admins: Vec<String>,
 }
 
 impl PermissionProvider for TemplateProvider {
-    fn new(config: Value) -> Result<Self, String> {
-        let admins = match config.get("admins") {
-            None => Vec::new(),
-            Some(Value::Array(list)) => list
-                .iter()
-                .map(|v| v.as_str().map(str::to_string).ok_or("admins must be a list of user ids"))
-                .collect::<Result<_, _>>()?,
-            Some(_) => return Err("admins must be a list of user ids".into()),
-        };
+    fn new(settings: Value) -> Result<Self, String> {
+        let Settings { admins } = config(settings)?;
         log::info(&format!("provider-template started with {} admin(s)", admins.len()));
         Ok(TemplateProvider { admins })
     }

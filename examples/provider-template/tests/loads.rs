@@ -21,5 +21,8 @@ fn answers_through_the_plugin_boundary() {
     );
     let admins = library.instantiate(&json!({ "admins": ["u1"] })).expect("starts");
     assert_eq!(admins.get_permissions("docs", "u1").expect("answer")["write"], true);
-    assert!(library.instantiate(&json!({ "admins": "u1" })).is_err(), "bad configuration is refused");
+    let refused = library.instantiate(&json!({ "admins": ["u1", 2] })).err().expect("bad configuration is refused");
+    assert!(refused.to_string().contains("admins[1]"), "names the place: {refused}");
+    let refused = library.instantiate(&json!({ "admin": ["u1"] })).err().expect("a misspelt key is refused");
+    assert!(refused.to_string().contains("unknown field `admin`"), "{refused}");
 }

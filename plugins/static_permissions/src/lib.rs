@@ -15,9 +15,31 @@
 //! specific rules go last. Values are any JSON. E-mails, domains and usernames match ignoring
 //! case; a user without an e-mail or username matches no rule on it.
 
-use authhost_plugin_api::{PermissionProvider, Value, export_provider, json};
+use authhost_plugin_api::{PermissionProvider, User, Value, config, export_provider, json};
+use serde::Deserialize;
 
 type Map = authhost_plugin_api::serde_json::Map<String, Value>;
+
+/// The `[plugins.config.<alias>]` table as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    #[serde(default)]
+    default: Map,
+    #[serde(default)]
+    rules: Vec<RuleSettings>,
+}
+
+/// One rule as written: exactly one matcher and its permissions.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSettings {
+    userid: Option<String>,
+    email: Option<String>,
+    email_domain: Option<String>,
+    username: Option<String>,
+    permissions: Map,
+}
 
 #[derive(Debug)]
 enum Matcher {
@@ -38,90 +60,68 @@ pub struct StaticPermissions {
     rules: Vec<Rule>,
 }
 
-fn field<'a>(user: &'a Value, name: &str) -> Option<&'a str> {
-    user.get(name).and_then(Value::as_str)
-}
-
 impl Matcher {
-    fn matches(&self, user: &Value) -> bool {
+    fn matches(&self, user: &User) -> bool {
         match self {
-            Matcher::UserId(id) => field(user, "id") == Some(id.as_str()),
-            Matcher::Email(email) => {
-                field(user, "email").is_some_and(|e| e.eq_ignore_ascii_case(email))
-            }
-            Matcher::EmailDomain(domain) => field(user, "email")
+            Matcher::UserId(id) => user.id == *id,
+            Matcher::Email(email) => user
+                .email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(email)),
+            Matcher::EmailDomain(domain) => user
+                .email
+                .as_deref()
                 .and_then(|e| e.rsplit_once('@'))
                 .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain)),
-            Matcher::Username(name) => {
-                field(user, "username").is_some_and(|u| u.eq_ignore_ascii_case(name))
-            }
+            Matcher::Username(name) => user
+                .username
+                .as_deref()
+                .is_some_and(|u| u.eq_ignore_ascii_case(name)),
         }
     }
 }
 
-fn parse_rule(i: usize, rule: &Value) -> Result<Rule, String> {
-    let obj = rule
-        .as_object()
-        .ok_or_else(|| format!("rules[{i}] is not a table"))?;
-    let permissions = obj
-        .get("permissions")
-        .and_then(Value::as_object)
-        .cloned()
-        .ok_or_else(|| format!("rules[{i}] needs a `permissions` table"))?;
-    let mut matchers = Vec::new();
-    for (key, value) in obj.iter().filter(|(k, _)| *k != "permissions") {
-        let text = value
-            .as_str()
-            .ok_or_else(|| format!("rules[{i}].{key} must be a string"))?
-            .to_string();
-        matchers.push(match key.as_str() {
-            "userid" => Matcher::UserId(text),
-            "email" => Matcher::Email(text),
-            "email_domain" => Matcher::EmailDomain(text.trim_start_matches('@').to_string()),
-            "username" => Matcher::Username(text),
-            other => {
-                return Err(format!(
-                    "rules[{i}]: unknown matcher `{other}` (userid, email, email_domain, username)"
-                ));
-            }
-        });
-    }
-    match (matchers.pop(), matchers.is_empty()) {
-        (Some(matcher), true) => Ok(Rule {
-            matcher,
-            permissions,
-        }),
-        _ => Err(format!(
-            "rules[{i}] needs exactly one of userid, email, email_domain, username"
-        )),
+impl RuleSettings {
+    fn into_rule(self, i: usize) -> Result<Rule, String> {
+        let matchers = [
+            self.userid.map(Matcher::UserId),
+            self.email.map(Matcher::Email),
+            self.email_domain
+                .map(|d| Matcher::EmailDomain(d.trim_start_matches('@').to_string())),
+            self.username.map(Matcher::Username),
+        ];
+        let mut given = matchers.into_iter().flatten();
+        match (given.next(), given.next()) {
+            (Some(matcher), None) => Ok(Rule {
+                matcher,
+                permissions: self.permissions,
+            }),
+            _ => Err(format!(
+                "rules[{i}] needs exactly one of userid, email, email_domain, username"
+            )),
+        }
     }
 }
 
 impl PermissionProvider for StaticPermissions {
-    fn new(config: Value) -> Result<Self, String> {
-        let default = match config.get("default") {
-            None => Map::new(),
-            Some(v) => v.as_object().cloned().ok_or("`default` must be a table")?,
-        };
-        let rules = match config.get("rules") {
-            None => Vec::new(),
-            Some(Value::Array(rules)) => rules
-                .iter()
-                .enumerate()
-                .map(|(i, r)| parse_rule(i, r))
-                .collect::<Result<_, _>>()?,
-            Some(_) => return Err("`rules` must be a list".into()),
-        };
+    fn new(settings: Value) -> Result<Self, String> {
+        let Settings { default, rules } = config(settings)?;
+        let rules = rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.into_rule(i))
+            .collect::<Result<_, _>>()?;
         Ok(StaticPermissions { default, rules })
     }
 
-    fn get_permissions(&self, _service: &str, userid: &str) -> Result<Value, String> {
-        self.get_permissions_for_user(_service, &json!({ "id": userid }))
+    fn get_permissions(&self, service: &str, userid: &str) -> Result<Value, String> {
+        self.get_permissions_for_user(service, &json!({ "id": userid }))
     }
 
     fn get_permissions_for_user(&self, _service: &str, user: &Value) -> Result<Value, String> {
+        let user = User::from_value(user)?;
         let mut answer = self.default.clone();
-        for rule in self.rules.iter().filter(|r| r.matcher.matches(user)) {
+        for rule in self.rules.iter().filter(|r| r.matcher.matches(&user)) {
             answer.extend(rule.permissions.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         Ok(Value::Object(answer))
@@ -185,12 +185,20 @@ mod tests {
                 json!({ "rules": [{ "email": "a", "username": "b", "permissions": {} }] }),
                 "exactly one",
             ),
-            (json!({ "rules": [{ "email": "a" }] }), "permissions"),
             (
-                json!({ "rules": [{ "phone": "1", "permissions": {} }] }),
-                "unknown matcher `phone`",
+                json!({ "rules": [{ "email": "a" }] }),
+                "rules[0]: missing field `permissions`",
             ),
-            (json!({ "default": 3 }), "default"),
+            (
+                json!({ "rules": [{ "email": "a", "permissions": {} }, { "phone": "1", "permissions": {} }] }),
+                "rules[1].phone: unknown field `phone`",
+            ),
+            (
+                json!({ "rules": [{ "email": 3, "permissions": {} }] }),
+                "rules[0].email: invalid type: integer",
+            ),
+            (json!({ "default": 3 }), "default: invalid type"),
+            (json!({ "rule": [] }), "unknown field `rule`"),
         ] {
             let err = StaticPermissions::new(config).err().expect("refused");
             assert!(err.contains(needle), "{err}");

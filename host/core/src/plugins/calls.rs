@@ -8,45 +8,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use authhost_plugin_api::Hook;
+use authhost_plugin_api::abi::CALL_GET_PERMISSIONS;
 use authhost_plugin_api::load::permissions_answer;
-use authhost_plugin_api::{
-    CALL_GET_PERMISSIONS, CallError, HOOK_NEW_USER, HOOK_USER_LOGIN, HOOK_USER_LOGOUT,
-};
 use serde_json::{Value, json};
 
-use super::{Backend, Entry, PluginSet};
+use super::{Backend, CallError, Entry, PluginError, PluginSet};
 use crate::call_pool::PoolError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Hook {
-    NewUser,
-    UserLogin,
-    UserLogout,
-}
-
-impl Hook {
-    pub fn name(self) -> &'static str {
-        match self {
-            Hook::NewUser => "on_new_user",
-            Hook::UserLogin => "on_user_login",
-            Hook::UserLogout => "on_user_logout",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Hook> {
-        [Hook::NewUser, Hook::UserLogin, Hook::UserLogout]
-            .into_iter()
-            .find(|h| h.name() == name)
-    }
-
-    fn number(self) -> u8 {
-        match self {
-            Hook::NewUser => HOOK_NEW_USER,
-            Hook::UserLogin => HOOK_USER_LOGIN,
-            Hook::UserLogout => HOOK_USER_LOGOUT,
-        }
-    }
-}
 
 /// An `authorize` for an alias no provider serves still answers `{}` (the original's contract),
 /// but is counted, and logged at most once a minute with the name and how many came since the
@@ -92,7 +60,7 @@ impl PluginSet {
         let service = service.to_string();
         self.pool
             .run_within(self.timeout, move || match &entry.backend {
-                Backend::InProcess(instance) => instance.invoke(call, &service, &user),
+                Backend::InProcess(instance) => Ok(instance.invoke(call, &service, &user)?),
                 Backend::Worker(_) => {
                     Err(CallError::Unavailable("not an in-process plugin".into()))
                 }
@@ -113,7 +81,7 @@ impl PluginSet {
         let result = self
             .run(entry, CALL_GET_PERMISSIONS, service, Arc::new(user))
             .await
-            .and_then(permissions_answer);
+            .and_then(|answer| Ok(permissions_answer(answer)?));
         let label = outcome(&result);
         metrics::counter!("authhost_plugin_calls_total", "service" => service.to_string(), "outcome" => label).increment(1);
         metrics::histogram!("authhost_plugin_call_duration_seconds", "service" => service.to_string())
@@ -134,7 +102,7 @@ impl PluginSet {
         };
         let label = ext.info.name.clone();
         let result = self
-            .run(ext, hook.number(), "", Arc::new(user))
+            .run(ext, hook.code(), "", Arc::new(user))
             .await
             .map(drop);
         let outcome = outcome(&result);
@@ -162,7 +130,9 @@ impl From<PoolError> for CallError {
         match e {
             PoolError::Timeout => CallError::Timeout,
             PoolError::Busy => CallError::Busy,
-            PoolError::Panicked => CallError::Panicked("in the host's side of the call".into()),
+            PoolError::Panicked => {
+                PluginError::Panicked("in the host's side of the call".into()).into()
+            }
             PoolError::Gone => CallError::Unavailable("the call threads are gone".into()),
         }
     }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
-use authhost_plugin_api::HostLogger;
-use authhost_plugin_api::Kind;
+use authhost_plugin_api::Level;
+use authhost_plugin_api::abi::{HostLogger, Kind};
 use authhost_plugin_api::abi_stable::std_types::RStr;
 use authhost_plugin_api::load::{Library, LoadError};
 
@@ -43,11 +43,11 @@ pub struct LibraryCache {
 /// Receives what plugins log and writes it to the host's log.
 extern "C" fn host_log(level: u8, plugin: RStr<'_>, message: RStr<'_>) {
     let (plugin, message) = (plugin.as_str(), message.as_str());
-    match level {
-        1 => tracing::error!(target: "plugin", plugin, "{message}"),
-        2 => tracing::warn!(target: "plugin", plugin, "{message}"),
-        3 => tracing::info!(target: "plugin", plugin, "{message}"),
-        _ => tracing::debug!(target: "plugin", plugin, "{message}"),
+    match Level::from_code(level) {
+        Level::Error => tracing::error!(target: "plugin", plugin, "{message}"),
+        Level::Warn => tracing::warn!(target: "plugin", plugin, "{message}"),
+        Level::Info => tracing::info!(target: "plugin", plugin, "{message}"),
+        Level::Debug => tracing::debug!(target: "plugin", plugin, "{message}"),
     }
 }
 

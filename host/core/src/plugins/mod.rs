@@ -5,6 +5,7 @@
 //! a reload builds and checks a complete new set, then swaps it in while requests in flight
 //! finish on the old one.
 
+mod call_error;
 mod calls;
 mod library_cache;
 mod resolve;
@@ -17,8 +18,9 @@ use std::time::Duration;
 use authhost_plugin_api::load::{Instance, PluginInfo};
 use serde_json::Value;
 
-pub use authhost_plugin_api::Kind;
-pub use calls::Hook;
+pub use authhost_plugin_api::Hook;
+pub use authhost_plugin_api::abi::Kind;
+pub use call_error::{CallError, PluginError};
 pub use library_cache::LibraryCache;
 
 use crate::call_pool::CallPool;
@@ -26,7 +28,6 @@ pub use resolve::resolve;
 use worker::{Worker, WorkerInstance};
 
 use crate::config::{Config, Isolation, parse_extensions, parse_services};
-use authhost_plugin_api::CallError;
 
 /// Where an instance lives: in this process, or in its library's worker process.
 enum Backend {
@@ -168,7 +169,7 @@ fn load_entry(
             let library = cache.library(&path, kind).map_err(|e| e.to_string())?;
             let instance = library
                 .instantiate(&settings)
-                .map_err(|e| refused(&library.info.path, e))?;
+                .map_err(|e| refused(&library.info.path, e.into()))?;
             (library.info, Backend::InProcess(instance))
         }
         Isolation::Process => {

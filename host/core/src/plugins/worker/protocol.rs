@@ -6,10 +6,12 @@
 
 use std::io::{self, Read};
 
-use authhost_plugin_api::{CallError, Kind};
+use authhost_plugin_api::abi::Kind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
+
+use crate::plugins::{CallError, PluginError};
 
 /// Frames larger than this are refused (a broken or hostile peer).
 pub const MAX_FRAME: usize = 16 << 20;
@@ -98,7 +100,7 @@ pub enum Reply {
 pub fn answer_value(result: Result<Box<RawValue>, WireError>) -> Result<Value, CallError> {
     match result {
         Ok(text) => serde_json::from_str(text.get()).map_err(CallError::not_json),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(PluginError::from(e).into()),
     }
 }
 
@@ -120,7 +122,7 @@ pub struct Loaded {
     pub interface_version: u32,
 }
 
-/// A `CallError` from the plugin's side, as it travels.
+/// What the plugin did (`PluginError`), as it travels.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "message", rename_all = "snake_case")]
 pub enum WireError {
@@ -130,24 +132,24 @@ pub enum WireError {
     NotImplemented(String),
 }
 
-impl From<CallError> for WireError {
-    fn from(e: CallError) -> WireError {
+impl From<PluginError> for WireError {
+    fn from(e: PluginError) -> WireError {
         match e {
-            CallError::Panicked(m) => WireError::Panicked(m),
-            CallError::BadAnswer(m) => WireError::BadAnswer(m),
-            CallError::NotImplemented(m) => WireError::NotImplemented(m),
-            other => WireError::Failed(other.to_string()),
+            PluginError::Failed(m) => WireError::Failed(m),
+            PluginError::Panicked(m) => WireError::Panicked(m),
+            PluginError::BadAnswer(m) => WireError::BadAnswer(m),
+            PluginError::NotImplemented(m) => WireError::NotImplemented(m),
         }
     }
 }
 
-impl From<WireError> for CallError {
-    fn from(e: WireError) -> CallError {
+impl From<WireError> for PluginError {
+    fn from(e: WireError) -> PluginError {
         match e {
-            WireError::Failed(m) => CallError::Failed(m),
-            WireError::Panicked(m) => CallError::Panicked(m),
-            WireError::BadAnswer(m) => CallError::BadAnswer(m),
-            WireError::NotImplemented(m) => CallError::NotImplemented(m),
+            WireError::Failed(m) => PluginError::Failed(m),
+            WireError::Panicked(m) => PluginError::Panicked(m),
+            WireError::BadAnswer(m) => PluginError::BadAnswer(m),
+            WireError::NotImplemented(m) => PluginError::NotImplemented(m),
         }
     }
 }

@@ -20,9 +20,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use authhost_plugin_api::Level;
+use authhost_plugin_api::abi::{HostLogger, Kind};
 use authhost_plugin_api::abi_stable::std_types::RStr;
+use authhost_plugin_api::load::CallError;
 use authhost_plugin_api::load::{Instance, Library};
-use authhost_plugin_api::{CallError, HostLogger, Kind};
 use serde_json::value::RawValue;
 
 use super::protocol::{
@@ -36,7 +38,8 @@ const WRITE_BATCH: usize = 64 * 1024;
 extern "C" fn stderr_log(level: u8, _plugin: RStr<'_>, message: RStr<'_>) {
     // One line per message: the host splits on newlines.
     let line = message.as_str().replace('\n', " ");
-    let _ = writeln!(std::io::stderr().lock(), "{level} {line}");
+    let code = Level::from_code(level).code();
+    let _ = writeln!(std::io::stderr().lock(), "{code} {line}");
 }
 
 /// The library's instances by the host's number for them. An instance dropped while it was
@@ -340,7 +343,7 @@ fn run(request: Request, library: &Library, instances: &Shared) -> Option<Vec<u8
 mod tests {
     use super::{call_answer, holds_frame};
     use crate::plugins::worker::protocol::{self, Reply};
-    use authhost_plugin_api::CallError;
+    use crate::plugins::{CallError, PluginError};
 
     /// What the host makes of a frame: the call's id and what its caller gets.
     fn on_host(frame: Option<Vec<u8>>) -> (u64, Result<serde_json::Value, CallError>) {
@@ -364,8 +367,11 @@ mod tests {
             on_host(Some(frame)),
             (1, Ok(serde_json::json!({"docs": {"read": true}})))
         );
-        let failed = CallError::Panicked("boom".into());
-        assert_eq!(on_host(call_answer(4, Err(&failed))), (4, Err(failed)));
+        let failed = PluginError::Panicked("boom".into());
+        assert_eq!(
+            on_host(call_answer(4, Err(&failed))),
+            (4, Err(CallError::Plugin(failed)))
+        );
     }
 
     #[test]
@@ -384,7 +390,10 @@ mod tests {
             let in_process = serde_json::from_str::<serde_json::Value>(text)
                 .map_err(CallError::not_json)
                 .expect_err("not readable in-process either");
-            assert!(matches!(&in_process, CallError::BadAnswer(_)));
+            assert!(matches!(
+                &in_process,
+                CallError::Plugin(PluginError::BadAnswer(_))
+            ));
             assert_eq!(result, Err(in_process), "{text}");
         }
     }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use authhost_plugin_api::CallError;
+use crate::plugins::CallError;
 use serde_json::Value;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
@@ -145,7 +145,8 @@ impl Conn {
         encode: impl FnOnce(u64) -> std::io::Result<Vec<u8>>,
     ) -> Result<Value, CallError> {
         let id = ids.fetch_add(1, Ordering::Relaxed);
-        let frame = encode(id).map_err(|e| CallError::Failed(e.to_string()))?;
+        let frame = encode(id)
+            .map_err(|e| CallError::Unavailable(format!("the call cannot be sent: {e}")))?;
         let exchange = async {
             let slot = self
                 .slots

@@ -4,22 +4,27 @@
 //! drained to its end whatever comes through it, so a plugin's output can neither grow the
 //! host's memory nor block the plugin.
 
+use authhost_plugin_api::Level;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 const MAX_LINE: usize = 4096;
 
 fn log_line(label: &str, raw: &[u8]) {
     let line = String::from_utf8_lossy(raw);
+    // A line the worker wrote starts with its level's code, one digit (`Level::code`).
     let (level, message) = match line.split_once(' ') {
-        Some((l, m)) if l.len() == 1 => (l.as_bytes().first().copied(), m),
-        _ => (None, line.as_ref()),
+        Some((l, m)) => match l.as_bytes() {
+            [digit @ b'1'..=b'4'] => (Level::from_code(digit - b'0'), m),
+            _ => (Level::Info, line.as_ref()),
+        },
+        None => (Level::Info, line.as_ref()),
     };
     let plugin = label;
     match level {
-        Some(b'1') => tracing::error!(target: "plugin", plugin, "{message}"),
-        Some(b'2') => tracing::warn!(target: "plugin", plugin, "{message}"),
-        Some(b'4') => tracing::debug!(target: "plugin", plugin, "{message}"),
-        _ => tracing::info!(target: "plugin", plugin, "{message}"),
+        Level::Error => tracing::error!(target: "plugin", plugin, "{message}"),
+        Level::Warn => tracing::warn!(target: "plugin", plugin, "{message}"),
+        Level::Info => tracing::info!(target: "plugin", plugin, "{message}"),
+        Level::Debug => tracing::debug!(target: "plugin", plugin, "{message}"),
     }
 }
 

@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use authhost_plugin_api::Kind;
+use authhost_plugin_api::abi::Kind;
 
 use crate::plugins::worker::protocol::{SOCKET_FD, kind_arg};
 
