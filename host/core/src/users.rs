@@ -152,7 +152,7 @@ pub async fn revoke_tokens(db: &impl ConnectionTrait, user: &User, at: i64) -> R
 }
 
 /// Why a username was not set; the texts are the original's.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum UsernameError {
     #[error("Unknown User")]
     UnknownUser,
@@ -162,6 +162,9 @@ pub enum UsernameError {
     Taken,
     #[error("Invalid username")]
     Invalid,
+    /// The database failed; the caller answers with its own outage error.
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
 }
 
 /// 2–39 characters of `a-z 0-9 - _ .`, starting with a letter or digit (after lower-casing).
@@ -183,19 +186,19 @@ pub async fn set_username(
     db: &DatabaseConnection,
     id: &str,
     requested: &str,
-) -> Result<Result<(), UsernameError>, DbErr> {
+) -> Result<(), UsernameError> {
     let Some(user) = get(db, id).await? else {
-        return Ok(Err(UsernameError::UnknownUser));
+        return Err(UsernameError::UnknownUser);
     };
     if user.username.is_some() {
-        return Ok(Err(UsernameError::AlreadySet));
+        return Err(UsernameError::AlreadySet);
     }
     let name = requested.trim().to_lowercase();
     if !valid_username(&name) {
-        return Ok(Err(UsernameError::Invalid));
+        return Err(UsernameError::Invalid);
     }
     if find_by_username(db, &name).await?.is_some() {
-        return Ok(Err(UsernameError::Taken));
+        return Err(UsernameError::Taken);
     }
     let result = Users::update_many()
         .col_expr(user::Column::Username, Expr::value(name))
@@ -204,12 +207,12 @@ pub async fn set_username(
         .exec(db)
         .await;
     match result {
-        Ok(r) if r.rows_affected == 1 => Ok(Ok(())),
-        Ok(_) => Ok(Err(UsernameError::AlreadySet)),
+        Ok(r) if r.rows_affected == 1 => Ok(()),
+        Ok(_) => Err(UsernameError::AlreadySet),
         Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            Ok(Err(UsernameError::Taken))
+            Err(UsernameError::Taken)
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -308,19 +311,21 @@ mod tests {
 }
 
 /// Why `find` named no single user.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FindError {
     #[error("no user has this id, username or e-mail")]
     NotFound,
     #[error("several users fit this name (as id, username or e-mail): {}; name one by its id", .0.join(", "))]
     Ambiguous(Vec<String>),
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
 }
 
 /// The user an operator names by id, username or e-mail (ignoring case; the id is the md5 of
 /// the e-mail exactly as the upstream gave it, so its case may differ). All three are looked up:
 /// a name that fits different users in different ways (a username chosen to look like another
 /// user's id, say) is refused as ambiguous rather than resolved to one of them.
-pub async fn find(db: &DatabaseConnection, who: &str) -> Result<Result<User, FindError>, DbErr> {
+pub async fn find(db: &DatabaseConnection, who: &str) -> Result<User, FindError> {
     let who = who.trim();
     let mut found: Vec<User> = Vec::new();
     let by_id = get(db, who).await?;
@@ -337,13 +342,13 @@ pub async fn find(db: &DatabaseConnection, who: &str) -> Result<Result<User, Fin
             found.push(user);
         }
     }
-    Ok(match found.len() {
+    match found.len() {
         0 => Err(FindError::NotFound),
         1 => found.pop().ok_or(FindError::NotFound),
         _ => Err(FindError::Ambiguous(
             found.into_iter().map(|u| u.id).collect(),
         )),
-    })
+    }
 }
 
 /// Users whose id, username, e-mail or name contains `query` (ignoring case), by id; at most

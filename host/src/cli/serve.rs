@@ -39,7 +39,7 @@ pub(super) async fn run(config: Config, config_path: Option<PathBuf>) -> ExitCod
         }
     };
     let addr = listener.local_addr().unwrap_or(addr);
-    let admin = match crate::server::admin_listen_addr(&app.config.server) {
+    let admin = match app.config.server.admin_listen {
         Some(admin_addr) => match tokio::net::TcpListener::bind(admin_addr).await {
             Ok(l) => Some(l),
             Err(e) => {

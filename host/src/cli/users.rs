@@ -8,7 +8,7 @@ use clap::Subcommand;
 
 use crate::app::App;
 use crate::db::user::Model as User;
-use crate::users;
+use crate::users::{self, FindError};
 
 #[derive(Debug, Subcommand)]
 pub enum UsersAction {
@@ -140,17 +140,13 @@ fn show(u: &User) {
 
 /// The one user `who` names, or the exit code after saying why not.
 async fn named(app: &App, who: &str) -> Result<User, ExitCode> {
-    match users::find(&app.db, who).await {
-        Ok(Ok(user)) => Ok(user),
-        Ok(Err(e)) => {
-            eprintln!("{who}: {e}");
-            Err(ExitCode::FAILURE)
+    users::find(&app.db, who).await.map_err(|e| {
+        match e {
+            FindError::Db(e) => eprintln!("database: {e}"),
+            e => eprintln!("{who}: {e}"),
         }
-        Err(e) => {
-            eprintln!("database: {e}");
-            Err(ExitCode::FAILURE)
-        }
-    }
+        ExitCode::FAILURE
+    })
 }
 
 #[derive(Clone, Copy)]

@@ -116,11 +116,11 @@ pub async fn update(State(app): State<SharedApp>, params: Params) -> Result<Resp
             &user.id,
         ));
     };
-    let reply = match users::set_username(&app.db, &user.id, username)
-        .await
-        .inspect(|_| app.user_cache.invalidate(&user.id))?
-    {
+    let set = users::set_username(&app.db, &user.id, username).await;
+    app.user_cache.invalidate(&user.id);
+    let reply = match set {
         Ok(()) => params.reply(&json!({ "success": true })),
+        Err(UsernameError::Db(e)) => return Err(e.into()),
         Err(e) => failure(&e.to_string()),
     };
     Ok(for_user(reply, &user.id))

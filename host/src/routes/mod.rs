@@ -45,7 +45,7 @@ pub fn admin_service(app: SharedApp) -> AdminService {
 
 /// `/metrics` is served on the public listener unless `server.admin_listen` takes it.
 fn public_metrics(app: &SharedApp) -> bool {
-    app.config.server.admin_listen.trim().is_empty()
+    app.config.server.admin_listen.is_none()
 }
 
 /// The route table: every path the router serves, relative to the prefix (or from the root

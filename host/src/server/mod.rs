@@ -264,12 +264,6 @@ pub async fn serve_service_with<S>(
     }
 }
 
-/// `server.admin_listen` as an address; `None` when it is off (empty). Configuration
-/// validation has refused anything else.
-pub fn admin_listen_addr(server: &ServerConfig) -> Option<SocketAddr> {
-    server.admin_listen.trim().parse().ok()
-}
-
 /// A server running in the background (tests, embedding).
 pub struct ServerHandle {
     pub addr: SocketAddr,
@@ -285,7 +279,7 @@ impl ServerHandle {
     pub async fn start(app: SharedApp, addr: SocketAddr) -> std::io::Result<ServerHandle> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let admin = match admin_listen_addr(&app.config.server) {
+        let admin = match app.config.server.admin_listen {
             Some(admin) => Some(TcpListener::bind(admin).await?),
             None => None,
         };

@@ -10,6 +10,7 @@
 mod kinds;
 mod lists;
 mod load;
+mod optional_addr;
 mod paths;
 mod redact;
 mod sources;
@@ -121,9 +122,10 @@ pub struct ServerConfig {
     pub idle_timeout_ms: u64,
     /// Reverse proxies (IP addresses or CIDR ranges) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
-    /// A second listener for `/metrics`, `/healthz` and `/readyz` (empty: off). When on,
-    /// `/metrics` is served only there.
-    pub admin_listen: String,
+    /// A second listener for `/metrics`, `/healthz` and `/readyz` (`""` in the file or the
+    /// environment: off). When on, `/metrics` is served only there.
+    #[serde(with = "optional_addr")]
+    pub admin_listen: Option<SocketAddr>,
     /// One log line per request (target `authhost::access`): method, route template, status,
     /// duration, client address and user id; never a token or a query string.
     pub access_log: bool,
@@ -144,7 +146,7 @@ impl Default for ServerConfig {
             header_read_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             trusted_proxies: Vec::new(),
-            admin_listen: String::new(),
+            admin_listen: None,
             access_log: false,
         }
     }

@@ -454,3 +454,35 @@ fn the_pending_login_caps_of_earlier_versions_are_accepted_and_named_as_ignored(
         Config::from_toml_str("[login]\nmax_pending = 1\n", &env(&[])).expect_err("unknown key");
     assert!(errs.0.iter().any(|e| e.key.contains("login")), "{errs:?}");
 }
+
+#[test]
+fn admin_listen_is_an_optional_address_read_once() {
+    let on = Config::from_toml_str("[server]\nadmin_listen = \" 127.0.0.1:9100 \"\n", &env(&[]))
+        .expect("valid");
+    assert_eq!(on.server.admin_listen, "127.0.0.1:9100".parse().ok());
+    // An empty variable turns a file's setting off, as an operator would from the environment.
+    let off = Config::from_toml_str(
+        "[server]\nadmin_listen = \"127.0.0.1:9100\"\n",
+        &env(&[("AUTHHOST_SERVER__ADMIN_LISTEN", "")]),
+    )
+    .expect("valid");
+    assert_eq!(off.server.admin_listen, None);
+    assert!(
+        off.to_redacted_toml().contains("admin_listen = \"\""),
+        "{}",
+        off.to_redacted_toml()
+    );
+    // A bad address is reported with every other problem, not alone.
+    let errs = Config::from_toml_str(
+        "[server]\nadmin_listen = \"localhost\"\nlog_format = \"JSON\"\n",
+        &env(&[]),
+    )
+    .expect_err("invalid")
+    .0;
+    assert_errors_name(&errs, &["server.admin_listen", "server.log_format"]);
+    let addr = errs
+        .iter()
+        .find(|e| e.key == "server.admin_listen")
+        .expect("error");
+    assert_eq!(addr.message, "`localhost` is not an address:port");
+}

@@ -99,19 +99,6 @@ impl Config {
                 );
             }
         }
-        if !self.server.admin_listen.trim().is_empty()
-            && self
-                .server
-                .admin_listen
-                .trim()
-                .parse::<SocketAddr>()
-                .is_err()
-        {
-            err(
-                "server.admin_listen",
-                format!("`{}` is not an address:port", self.server.admin_listen),
-            );
-        }
         for (key, mib) in [
             (
                 "caches.permission_tokens_mib",
@@ -320,7 +307,8 @@ impl Config {
 /// Finds the keys that take one of a fixed set of words (`CHOICES`, provider `kind` and
 /// `client_auth`) holding another word, reports each by key with the words it may take, and puts
 /// a valid one in its place so that extraction goes on to report every other problem too.
-/// Values that are not strings are left to extraction (a type error).
+/// Values that are not strings are left to extraction (a type error). Addresses
+/// (`server.admin_listen`) are checked the same way, so that one is reported with the rest.
 pub(super) fn check_choices(figment: Figment) -> (Figment, Vec<ConfigError>) {
     let mut errors = Vec::new();
     let mut fixes = Dict::new();
@@ -360,6 +348,20 @@ pub(super) fn check_choices(figment: Figment) -> (Figment, Vec<ConfigError>) {
                 }
             }
         }
+    }
+    if let Ok(value) = figment.find_value("server.admin_listen")
+        && let Some(text) = value.as_str()
+        && let Err(message) = super::optional_addr::parse(text)
+    {
+        errors.push(ConfigError {
+            key: "server.admin_listen".into(),
+            message,
+        });
+        insert_path(
+            &mut fixes,
+            &["server".to_string(), "admin_listen".to_string()],
+            Value::from(String::new()),
+        );
     }
     if fixes.is_empty() {
         (figment, errors)

@@ -36,63 +36,54 @@ pub fn parse_kind(arg: &str) -> Option<Kind> {
     Kind::from_word(arg)
 }
 
-/// Host to worker.
+/// Host to worker. One definition for both sides: the host sends it borrowed
+/// (`Request<&str, &Value>`, nothing copied before it is encoded), the worker reads it owned
+/// (`Request`, the profile kept as the JSON text it came in). Since protocol 1 unless noted.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Request {
+pub enum Request<S = String, U = Box<RawValue>> {
     /// Builds instance `instance` (the host's number for it) from its configuration.
     Instantiate {
         id: u64,
         instance: u64,
         config: Value,
     },
-    /// Calls `call` (`CALL_GET_PERMISSIONS`, `HOOK_*`) on an instance. The worker keeps the
-    /// profile as the text it came in, which is what the plugin takes.
+    /// Calls `call` (`CALL_GET_PERMISSIONS`, `HOOK_*`) on an instance with the service and the
+    /// user's profile (as JSON text since protocol 2, which is what the plugin takes).
     Call {
         id: u64,
         instance: u64,
         call: u8,
-        service: String,
-        user: Box<RawValue>,
+        service: S,
+        user: U,
     },
     /// The host no longer uses the instance.
     Drop { instance: u64 },
 }
 
-/// `Request::Call` as the host sends it: borrowed, so a call copies nothing before it is
-/// encoded.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CallFrame<'a> {
-    Call(CallRef<'a>),
-}
+/// A request as the host sends it.
+pub type RequestOut<'a> = Request<&'a str, &'a Value>;
 
-/// The fields of `Request::Call`, borrowed.
-#[derive(Debug, Serialize)]
-pub struct CallRef<'a> {
-    pub id: u64,
-    pub instance: u64,
-    pub call: u8,
-    pub service: &'a str,
-    pub user: &'a Value,
-}
-
-/// Worker to host.
+/// Worker to host. The worker sends an answer as the plugin wrote it (`Reply<&RawValue>`,
+/// checked once and copied, not read into a tree and printed again); the host reads it as
+/// text (`Reply`) and then into a value with `answer_value`. Since protocol 1 unless noted.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Reply {
+pub enum Reply<A = Box<RawValue>> {
     /// The first message: the library loaded (name, version, interface), or why not.
     Ready {
         protocol: u32,
         loaded: Result<Loaded, String>,
     },
-    /// The answer to request `id`: the plugin's JSON text, read into a value by
-    /// `answer_value`.
+    /// The answer to request `id` (the plugin's JSON text since protocol 2).
     Answer {
         id: u64,
-        result: Result<Box<RawValue>, WireError>,
+        result: Result<A, WireError>,
     },
 }
+
+/// A reply as the worker sends it.
+pub type ReplyOut<'a> = Reply<&'a RawValue>;
 
 /// An answer as its caller gets it. The text is read here, not as part of the frame, so that
 /// an answer JSON cannot hold (a number out of range, a lone surrogate, nesting too deep) fails
@@ -102,17 +93,6 @@ pub fn answer_value(result: Result<Box<RawValue>, WireError>) -> Result<Value, C
         Ok(text) => serde_json::from_str(text.get()).map_err(CallError::not_json),
         Err(e) => Err(PluginError::from(e).into()),
     }
-}
-
-/// `Reply::Answer` as the worker sends it: the plugin's JSON text as it is, so an answer is
-/// checked once and copied, not read into a tree and printed again.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AnswerFrame<'a> {
-    Answer {
-        id: u64,
-        result: Result<&'a RawValue, WireError>,
-    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,7 +200,7 @@ mod tests {
 
     #[test]
     fn a_message_survives_its_frame() {
-        let call = Request::Call {
+        let call: Request = Request::Call {
             id: 7,
             instance: 2,
             call: 1,
@@ -247,13 +227,13 @@ mod tests {
     #[test]
     fn a_borrowed_call_is_read_as_a_call() {
         let user = serde_json::json!({"id": "u1"});
-        let frame = encode(&CallFrame::Call(CallRef {
+        let frame = encode(&RequestOut::Call {
             id: 9,
             instance: 3,
             call: 2,
             service: "svc",
             user: &user,
-        }))
+        })
         .expect("encodes");
         let back: Request = read_blocking(&mut frame.as_slice())
             .expect("reads")
@@ -277,7 +257,7 @@ mod tests {
     fn an_answer_sent_as_text_is_read_as_a_reply() {
         let text = r#"{"read": true, "n": [1, 2]}"#;
         let raw: &RawValue = serde_json::from_str(text).expect("JSON");
-        let frame = encode(&AnswerFrame::Answer {
+        let frame = encode(&ReplyOut::Answer {
             id: 4,
             result: Ok(raw),
         })
@@ -292,7 +272,7 @@ mod tests {
             ),
             other => panic!("read back as {other:?}"),
         }
-        let failed = encode(&AnswerFrame::Answer {
+        let failed = encode(&ReplyOut::Answer {
             id: 5,
             result: Err(WireError::Panicked("boom".into())),
         })

@@ -27,9 +27,7 @@ use authhost_plugin_api::load::CallError;
 use authhost_plugin_api::load::{Instance, Library};
 use serde_json::value::RawValue;
 
-use super::protocol::{
-    self, AnswerFrame, Loaded, PROTOCOL_VERSION, Reply, Request, SOCKET_FD, WireError,
-};
+use super::protocol::{self, Loaded, PROTOCOL_VERSION, ReplyOut, Request, SOCKET_FD, WireError};
 use threads::Threads;
 
 /// Answers ready at once are sent together up to about this many bytes.
@@ -55,9 +53,9 @@ type Shared = Arc<RwLock<Instances>>;
 /// An answer as a frame. An answer too large for a frame still answers: with an error, not
 /// silence.
 fn answer_frame(id: u64, result: Result<&RawValue, WireError>) -> Option<Vec<u8>> {
-    protocol::encode(&AnswerFrame::Answer { id, result })
+    protocol::encode(&ReplyOut::Answer { id, result })
         .or_else(|e| {
-            protocol::encode(&AnswerFrame::Answer {
+            protocol::encode(&ReplyOut::Answer {
                 id,
                 result: Err(WireError::BadAnswer(format!("cannot send the answer: {e}"))),
             })
@@ -180,7 +178,7 @@ pub fn serve(path: &Path, kind: Kind, threads: usize) -> i32 {
             (None, Err(e.to_string()))
         }
     };
-    let ready = protocol::encode(&Reply::Ready {
+    let ready = protocol::encode(&ReplyOut::Ready {
         protocol: PROTOCOL_VERSION,
         loaded,
     });

@@ -217,7 +217,7 @@ async fn start(link: &Arc<Link>) -> Result<Process, String> {
         .unwrap_or_default();
     for (instance, config) in configs {
         conn.request(&link.next_id, START_TIMEOUT, |id| {
-            protocol::encode(&Request::Instantiate {
+            protocol::encode(&protocol::RequestOut::Instantiate {
                 id,
                 instance,
                 config,
@@ -387,7 +387,7 @@ impl Worker {
                 &self.link.next_id,
                 START_TIMEOUT.max(self.link.timeout),
                 |id| {
-                    protocol::encode(&Request::Instantiate {
+                    protocol::encode(&protocol::RequestOut::Instantiate {
                         id,
                         instance,
                         config,
@@ -438,13 +438,13 @@ impl WorkerInstance {
         let conn = self.worker.conn()?;
         let instance = self.instance;
         conn.request(&self.worker.link.next_id, deadline, |id| {
-            protocol::encode(&protocol::CallFrame::Call(protocol::CallRef {
+            protocol::encode(&protocol::RequestOut::Call {
                 id,
                 instance,
                 call,
                 service,
                 user,
-            }))
+            })
         })
         .await
     }
