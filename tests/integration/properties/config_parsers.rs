@@ -1,6 +1,6 @@
 //! The configuration parsers: service and extension lists, and the environment overlay.
 
-use authhost::config::{Config, EnvMap, parse_extensions, parse_services};
+use authhost::config::{Config, EnvMap, Extensions, Services, parse_extensions, parse_services};
 use proptest::prelude::*;
 use proptest::sample::select;
 
@@ -20,7 +20,8 @@ fn services_text() -> impl Strategy<Value = String> {
 }
 
 /// Guards the `ALLOWED_SERVICES` / `INSTALLED_EXTENSIONS` parsers: they never panic, and what they
-/// accept is clean (non-empty, trimmed, no separators, no duplicate alias or name).
+/// accept is clean (non-empty, trimmed, no separators, no duplicate alias or name) and is written
+/// back as a string that parses to the same list.
 #[test]
 fn service_and_extension_lists_parse_cleanly() {
     proptest!(config(256), |(text in services_text())| {
@@ -32,6 +33,13 @@ fn service_and_extension_lists_parse_cleanly() {
                 prop_assert!(!e.alias.contains(':'), "{:?} from {:?}", e, text);
                 prop_assert!(entries[..i].iter().all(|o| o.alias != e.alias), "duplicate alias from {:?}", text);
             }
+        }
+        // What `authhost config` writes back reads as the same list.
+        if let Ok(list) = Services::parse(&text) {
+            prop_assert_eq!(Services::parse(&list.to_string()), Ok(list.clone()), "from {:?}", text);
+        }
+        if let Ok(list) = Extensions::parse(&text) {
+            prop_assert_eq!(Extensions::parse(&list.to_string()), Ok(list.clone()), "from {:?}", text);
         }
         if let Ok(names) = parse_extensions(&text) {
             for (i, n) in names.iter().enumerate() {

@@ -17,7 +17,7 @@ mod sources;
 mod validate;
 
 pub use kinds::{ClientAuth, Isolation, LogFormat, ProviderKind, UserTokenAlgorithm};
-pub use lists::{ServiceEntry, parse_extensions, parse_services};
+pub use lists::{Extensions, ServiceEntry, Services, parse_extensions, parse_services};
 pub use redact::{looks_secret, without_password};
 
 use std::collections::BTreeMap;
@@ -261,9 +261,9 @@ pub struct CorsConfig {
 pub struct PluginsConfig {
     pub dirs: Vec<PathBuf>,
     /// `;`-separated `[alias:]plugin` entries (the original's `ALLOWED_SERVICES`).
-    pub services: String,
+    pub services: Services,
     /// `;`-separated extension names (the original's `INSTALLED_EXTENSIONS`).
-    pub extensions: String,
+    pub extensions: Extensions,
     pub call_timeout_ms: u64,
     /// Plugin calls that may run at once, each on its own thread; more wait for a slot
     /// (within their deadline). Bounds threads and memory under load.
@@ -300,8 +300,8 @@ impl Default for PluginsConfig {
             ]
             .map(PathBuf::from)
             .to_vec(),
-            services: String::new(),
-            extensions: String::new(),
+            services: Services::default(),
+            extensions: Extensions::default(),
             call_timeout_ms: 2000,
             max_concurrent_calls: 16,
             config: BTreeMap::new(),

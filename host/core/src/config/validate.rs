@@ -137,12 +137,6 @@ impl Config {
                 );
             }
         }
-        if let Err(e) = parse_services(&self.plugins.services) {
-            err("plugins.services", e);
-        }
-        if let Err(e) = parse_extensions(&self.plugins.extensions) {
-            err("plugins.extensions", e);
-        }
         if !(1..=100).contains(&self.plugins.hook_max_attempts) {
             err(
                 "plugins.hook_max_attempts",
@@ -349,19 +343,28 @@ pub(super) fn check_choices(figment: Figment) -> (Figment, Vec<ConfigError>) {
             }
         }
     }
-    if let Ok(value) = figment.find_value("server.admin_listen")
-        && let Some(text) = value.as_str()
-        && let Err(message) = super::optional_addr::parse(text)
-    {
-        errors.push(ConfigError {
-            key: "server.admin_listen".into(),
-            message,
-        });
-        insert_path(
-            &mut fixes,
-            &["server".to_string(), "admin_listen".to_string()],
-            Value::from(String::new()),
-        );
+    // Strings parsed into types at extraction: a wrong one is reported here with the rest and
+    // replaced by "" (off, or an empty list) so that extraction still succeeds.
+    type Parse = fn(&str) -> Result<(), String>;
+    let parsers: [(&str, Parse); 3] = [
+        ("server.admin_listen", |t| {
+            super::optional_addr::parse(t).map(drop)
+        }),
+        ("plugins.services", |t| parse_services(t).map(drop)),
+        ("plugins.extensions", |t| parse_extensions(t).map(drop)),
+    ];
+    for (key, parse) in parsers {
+        if let Ok(value) = figment.find_value(key)
+            && let Some(text) = value.as_str()
+            && let Err(message) = parse(text)
+        {
+            errors.push(ConfigError {
+                key: key.into(),
+                message,
+            });
+            let path: Vec<String> = key.split('.').map(String::from).collect();
+            insert_path(&mut fixes, &path, Value::from(String::new()));
+        }
     }
     if fixes.is_empty() {
         (figment, errors)

@@ -27,7 +27,7 @@ use crate::call_pool::CallPool;
 pub use resolve::resolve;
 use worker::{Worker, WorkerInstance};
 
-use crate::config::{Config, Isolation, parse_extensions, parse_services};
+use crate::config::{Config, Isolation};
 
 /// Where an instance lives: in this process, or in its library's worker process.
 enum Backend {
@@ -84,19 +84,19 @@ impl PluginSet {
     ) -> Result<PluginSet, Vec<String>> {
         let mut errors = Vec::new();
         let mut providers = HashMap::new();
-        for entry in parse_services(&config.plugins.services).unwrap_or_default() {
+        for entry in config.plugins.services.iter() {
             let context = format!("plugins.services: `{}:{}`", entry.alias, entry.plugin);
             match load_entry(config, cache, Kind::Provider, &entry.alias, &entry.plugin) {
                 Ok(loaded) => {
-                    providers.insert(entry.alias, Arc::new(loaded));
+                    providers.insert(entry.alias.clone(), Arc::new(loaded));
                 }
                 Err(e) => errors.push(format!("{context}: {e}")),
             }
         }
         let mut extensions = Vec::new();
-        for name in parse_extensions(&config.plugins.extensions).unwrap_or_default() {
+        for name in config.plugins.extensions.iter() {
             let context = format!("plugins.extensions: `{name}`");
-            match load_entry(config, cache, Kind::Extension, &name, &name) {
+            match load_entry(config, cache, Kind::Extension, name, name) {
                 Ok(loaded) => extensions.push(Arc::new(loaded)),
                 Err(e) => errors.push(format!("{context}: {e}")),
             }

@@ -2,15 +2,17 @@
 
 use super::*;
 
+mod typed_strings;
+
 /// Every key in `keys` is named by one of `errs`.
-fn assert_errors_name(errs: &[ConfigError], keys: &[&str]) {
+pub(super) fn assert_errors_name(errs: &[ConfigError], keys: &[&str]) {
     let named: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
     for k in keys {
         assert!(named.contains(k), "{k} missing from {named:?}");
     }
 }
 
-fn env(pairs: &[(&str, &str)]) -> EnvMap {
+pub(super) fn env(pairs: &[(&str, &str)]) -> EnvMap {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -320,26 +322,6 @@ fn dev_login_refuses_public_listener() {
 }
 
 #[test]
-fn service_lists_follow_the_original_syntax() {
-    let s = parse_services(" example:sample ; ;plain;").expect("valid");
-    assert_eq!(
-        s,
-        vec![
-            ServiceEntry {
-                alias: "example".into(),
-                plugin: "sample".into()
-            },
-            ServiceEntry {
-                alias: "plain".into(),
-                plugin: "plain".into()
-            },
-        ]
-    );
-    assert!(parse_services("a:x;a:y").is_err());
-    assert_eq!(parse_extensions("x; y;;").expect("valid"), vec!["x", "y"]);
-}
-
-#[test]
 fn relative_paths_of_a_config_file_are_relative_to_its_folder() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("config.toml");
@@ -453,36 +435,4 @@ fn the_pending_login_caps_of_earlier_versions_are_accepted_and_named_as_ignored(
     let errs =
         Config::from_toml_str("[login]\nmax_pending = 1\n", &env(&[])).expect_err("unknown key");
     assert!(errs.0.iter().any(|e| e.key.contains("login")), "{errs:?}");
-}
-
-#[test]
-fn admin_listen_is_an_optional_address_read_once() {
-    let on = Config::from_toml_str("[server]\nadmin_listen = \" 127.0.0.1:9100 \"\n", &env(&[]))
-        .expect("valid");
-    assert_eq!(on.server.admin_listen, "127.0.0.1:9100".parse().ok());
-    // An empty variable turns a file's setting off, as an operator would from the environment.
-    let off = Config::from_toml_str(
-        "[server]\nadmin_listen = \"127.0.0.1:9100\"\n",
-        &env(&[("AUTHHOST_SERVER__ADMIN_LISTEN", "")]),
-    )
-    .expect("valid");
-    assert_eq!(off.server.admin_listen, None);
-    assert!(
-        off.to_redacted_toml().contains("admin_listen = \"\""),
-        "{}",
-        off.to_redacted_toml()
-    );
-    // A bad address is reported with every other problem, not alone.
-    let errs = Config::from_toml_str(
-        "[server]\nadmin_listen = \"localhost\"\nlog_format = \"JSON\"\n",
-        &env(&[]),
-    )
-    .expect_err("invalid")
-    .0;
-    assert_errors_name(&errs, &["server.admin_listen", "server.log_format"]);
-    let addr = errs
-        .iter()
-        .find(|e| e.key == "server.admin_listen")
-        .expect("error");
-    assert_eq!(addr.message, "`localhost` is not an address:port");
 }
