@@ -3,7 +3,8 @@
 //! A provider implements [`PermissionProvider`] and is exported with [`export_provider!`]; an
 //! extension implements [`Extension`] and is exported with [`export_extension!`]. The plugin's
 //! `[plugins.config.<alias>]` table arrives as JSON; [`config`] reads it into your own serde
-//! type. The user arrives as JSON ([`Value`]) and reads as a typed [`User`] with
+//! type, and [`config_path`] resolves a relative path in it against the configuration's folder,
+//! as the host does for its own paths. The user arrives as JSON ([`Value`]) and reads as a typed [`User`] with
 //! [`User::from_value`]. [`log`] writes to the host's log, [`sink`] appends JSON lines to a file,
 //! and [`testkit`] loads the built library exactly as the host does, for your tests.
 //!
@@ -18,7 +19,8 @@
 //! the file and both versions.
 //!
 //! # Layout
-//! - here: the two traits, the export macros, [`User`], [`Hook`], [`config`], [`hook_event`];
+//! - here: the two traits, the export macros, [`User`], [`Hook`], [`config`], [`config_path`],
+//!   [`hook_event`];
 //! - [`log`]: the host's log, with [`Level`]; [`sink`]: JSON lines to a file or the log;
 //! - [`testkit`]: load the built plugin as the host does, for the author's tests;
 //! - `abi` (hidden): the root module, the typed failure, the call and kind numbers;
@@ -157,6 +159,22 @@ pub fn config<T: serde::de::DeserializeOwned>(config: Value) -> Result<T, String
             format!("{path}: {}", e.into_inner())
         }
     })
+}
+
+/// The variable through which the host tells plugins the folder of its configuration file
+/// (absolute). Set by the `authhost` binary before any plugin loads, in process and in workers
+/// alike; unset when the host runs without a file (then the working directory stands in).
+pub const CONFIG_DIR_VARIABLE: &str = "AUTHHOST_CONFIG_DIR";
+
+/// A path from a plugin's settings, read the way the host reads its own: a relative path is
+/// relative to the configuration file's folder (so `path = "data/audit.jsonl"` lands beside
+/// `config.toml` whatever the working directory), an absolute one stays as written.
+pub fn config_path(path: impl AsRef<std::path::Path>) -> std::path::PathBuf {
+    let path = path.as_ref();
+    match std::env::var_os(CONFIG_DIR_VARIABLE) {
+        Some(dir) if path.is_relative() && !dir.is_empty() => std::path::Path::new(&dir).join(path),
+        _ => path.to_path_buf(),
+    }
 }
 
 /// The symbol abi_stable looks up in a library (`abi_stable::library::ROOT_MODULE_LOADER_NAME`,

@@ -1,5 +1,6 @@
-//! Where an extension writes JSON lines: appended to the file named by its `path` setting and
-//! flushed per line, or, with no `path`, to the host's log.
+//! Where an extension writes JSON lines: appended to the file named by its `path` setting
+//! (relative to the configuration's folder, [`crate::config_path`]) and flushed per line, or,
+//! with no `path`, to the host's log.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -15,13 +16,15 @@ impl JsonLines {
     /// From the plugin's configuration (`{"path": "..."}` or `{}`).
     pub fn from_config(config: &Value) -> Result<JsonLines, String> {
         let file = match config.get("path").and_then(Value::as_str) {
-            Some(path) => Some(Mutex::new(
-                OpenOptions::new()
+            Some(path) => {
+                let full = crate::config_path(path);
+                let file = OpenOptions::new()
                     .create(true)
                     .append(true)
-                    .open(path)
-                    .map_err(|e| format!("path {path}: {e}"))?,
-            )),
+                    .open(&full)
+                    .map_err(|e| format!("path {}: {e}", full.display()))?;
+                Some(Mutex::new(file))
+            }
             None => None,
         };
         Ok(JsonLines { file })

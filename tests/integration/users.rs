@@ -16,20 +16,24 @@ use serde_json::{Value, json};
 const USER_CACHE_MS: u64 = 300;
 
 /// `authhost --config CONFIG users ARGS...` against the server's database.
+/// Runs `authhost users ARGS` with its configuration in `conf/` and the working directory
+/// elsewhere: the audit log's relative `path` lands beside the configuration (`AUTHHOST_CONFIG_DIR`
+/// reaches the extension's worker), where `audit_lines` reads it.
 fn users(s: &TestServer, args: &[&str]) -> Output {
-    let config = s.dir.path().join("cli.toml");
-    let audit = s.dir.path().join("audit.jsonl");
+    let conf = s.dir.path().join("conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    let config = conf.join("cli.toml");
     std::fs::write(
         &config,
         format!(
-            "{}\n[plugins.config.audit_log]\npath = \"{}\"\n",
+            "{}\n[plugins.config.audit_log]\npath = \"audit.jsonl\"\n",
             base_toml(s.dir.path(), &s.db.url),
-            audit.display()
         ),
     )
     .unwrap();
     let (private, public) = key_pair(0);
     authhost_tests::authhost_command()
+        .current_dir(s.dir.path())
         .arg("--config")
         .arg(&config)
         .arg("users")
@@ -199,7 +203,11 @@ async fn operators_list_show_disable_enable_logout_and_delete_users() {
             .unwrap()
             .is_none()
     );
-    let audit = std::fs::read_to_string(s.dir.path().join("audit.jsonl")).unwrap();
+    assert!(
+        !s.dir.path().join("audit.jsonl").exists(),
+        "written in the working directory"
+    );
+    let audit = std::fs::read_to_string(s.dir.path().join("conf/audit.jsonl")).unwrap();
     let events: Vec<Value> = audit
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

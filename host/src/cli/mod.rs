@@ -132,6 +132,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    tell_plugins_the_config_dir(cli.config.as_deref(), &env);
     crate::logging::init(config.server.log_format, config.server.access_log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         // Plugin calls and signatures have their own fixed threads (call_pool.rs); the blocking
@@ -180,4 +181,23 @@ async fn build(config: Config) -> Result<App, ExitCode> {
         eprint!("{e}");
         ExitCode::FAILURE
     })
+}
+
+/// Sets `AUTHHOST_CONFIG_DIR` to the configuration file's folder (absolute), through which
+/// plugins resolve the relative paths of their settings as the host does its own
+/// (the plugin API's `config_path`); workers inherit it. Without a file, the variable is
+/// removed: the working directory stands in, and an operator's stray value cannot mislead.
+fn tell_plugins_the_config_dir(explicit: Option<&std::path::Path>, env: &crate::config::EnvMap) {
+    let name = crate::plugins::CONFIG_DIR_VARIABLE;
+    let dir = crate::config::config_path(explicit, env)
+        .and_then(|(file, _)| std::path::absolute(file).ok())
+        .and_then(|file| file.parent().map(std::path::Path::to_path_buf));
+    // SAFETY: called from `main` before the runtime, the logger or any plugin exists, so no
+    // other thread can be reading the environment.
+    unsafe {
+        match dir {
+            Some(dir) => std::env::set_var(name, dir),
+            None => std::env::remove_var(name),
+        }
+    }
 }

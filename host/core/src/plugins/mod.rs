@@ -18,8 +18,8 @@ use std::time::Duration;
 use authhost_plugin_api::load::{Instance, PluginInfo};
 use serde_json::Value;
 
-pub use authhost_plugin_api::Hook;
 pub use authhost_plugin_api::abi::Kind;
+pub use authhost_plugin_api::{CONFIG_DIR_VARIABLE, Hook};
 pub use call_error::{CallError, PluginError};
 pub use library_cache::LibraryCache;
 

@@ -14,15 +14,17 @@ use crate::plugins::worker::protocol::{SOCKET_FD, kind_arg};
 /// The original's variables that carry keys or the database URL. With every `AUTHHOST_*`,
 /// `PG*` (libpq's and sqlx's connection settings, `PGPASSWORD` among them), `GITHUB_*` and
 /// `GOOGLE_*` variable and every `*_KEY_FILE`, they never reach a worker; other variables pass
-/// (a plugin may need `HOME`, proxies, its own settings).
+/// (a plugin may need `HOME`, proxies, its own settings). `AUTHHOST_CONFIG_DIR` passes: it is
+/// no secret, and plugins resolve their relative paths against it (`config_path`).
 const SECRET_VARIABLES: &[&str] = &["PRIVATE_KEY", "PUBLIC_KEY", "DATABASE_URL"];
 const SECRET_PREFIXES: &[&str] = &["AUTHHOST_", "PG", "GITHUB_", "GOOGLE_"];
 
 /// Whether the host's variable `name` is passed to workers.
 pub fn passes_to_worker(name: &str) -> bool {
-    !SECRET_PREFIXES.iter().any(|p| name.starts_with(p))
-        && !name.ends_with("_KEY_FILE")
-        && !SECRET_VARIABLES.contains(&name)
+    name == authhost_plugin_api::CONFIG_DIR_VARIABLE
+        || !SECRET_PREFIXES.iter().any(|p| name.starts_with(p))
+            && !name.ends_with("_KEY_FILE")
+            && !SECRET_VARIABLES.contains(&name)
 }
 
 /// What a worker is started with.
@@ -129,7 +131,15 @@ mod tests {
         ] {
             assert!(!passes_to_worker(secret), "{secret}");
         }
-        for plain in ["PATH", "HOME", "LANG", "HTTPS_PROXY", "MY_PLUGIN_SETTING"] {
+        let config_dir = authhost_plugin_api::CONFIG_DIR_VARIABLE;
+        for plain in [
+            "PATH",
+            "HOME",
+            "LANG",
+            "HTTPS_PROXY",
+            "MY_PLUGIN_SETTING",
+            config_dir,
+        ] {
             assert!(passes_to_worker(plain), "{plain}");
         }
     }
