@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use authhost_tests::fake_github::FakeGitHub;
-use authhost_tests::{Options, TestServer, location, md5_hex, query_param, url_encode};
+use authhost_tests::{
+    Options, TestServer, location, md5_hex, query_param, query_params, url_encode,
+};
 use serde_json::{Value, json};
 
 const NEXT: &str = "https://app.example.org/after?keep=1";
@@ -54,25 +56,21 @@ async fn to_callback(s: &TestServer, login: &str) -> String {
 }
 
 /// The query of the final redirect to `next`.
-async fn finish(s: &TestServer, callback: &str) -> Vec<(String, String)> {
+async fn finish(s: &TestServer, callback: &str) -> Query {
     let r = s.client.get(callback).send().await.unwrap();
     let target = location(&r);
     assert!(
         target.starts_with("https://app.example.org/after?"),
         "{target}"
     );
-    url::Url::parse(&target)
-        .unwrap()
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
+    query_params(&target)
 }
 
-fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    query
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+/// The query of the URL a login ends at.
+type Query = std::collections::HashMap<String, String>;
+
+fn param<'a>(query: &'a Query, name: &str) -> Option<&'a str> {
+    query.get(name).map(String::as_str)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,7 +99,7 @@ async fn the_authorize_redirect_carries_pkce_state_and_the_original_callback() {
         url.as_str()
             .starts_with(&format!("{}/login/oauth/authorize?", gh.base))
     );
-    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    let q = query_params(url.as_str());
     assert_eq!(q["client_id"], "gh-client");
     assert_eq!(q["redirect_uri"], "http://127.0.0.1:1/auth/oauth_callback");
     assert_eq!(q["code_challenge_method"], "S256");
@@ -185,21 +183,9 @@ async fn failures_redirect_with_an_error_and_create_no_user() {
 
     // A code the upstream refuses (here: already spent, with a fresh state).
     let cb = to_callback(&s, "private").await;
-    let code = url::Url::parse(&cb)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let code = query_param(&cb, "code");
     let fresh = to_callback(&s, "private").await;
-    let fresh_state = url::Url::parse(&fresh)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1
-        .into_owned();
+    let fresh_state = query_param(&fresh, "state");
     finish(&s, &cb).await; // spends `code`
     let q = finish(
         &s,
@@ -210,13 +196,7 @@ async fn failures_redirect_with_an_error_and_create_no_user() {
 
     // No code at all.
     let cb = to_callback(&s, "private").await;
-    let state = url::Url::parse(&cb)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1
-        .into_owned();
+    let state = query_param(&cb, "state");
     let q = finish(&s, &s.url(&format!("oauth_callback?state={state}"))).await;
     assert_eq!(param(&q, "error"), Some("invalid_request"));
 
@@ -348,17 +328,13 @@ fn plain_client() -> reqwest::Client {
 }
 
 /// The query of a redirect to `next`.
-fn finish_redirect(r: &reqwest::Response) -> Vec<(String, String)> {
+fn finish_redirect(r: &reqwest::Response) -> Query {
     let target = location(r);
     assert!(
         target.starts_with("https://app.example.org/after?"),
         "{target}"
     );
-    url::Url::parse(&target)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect()
+    query_params(&target)
 }
 
 /// A refusal without a redirect: 400 JSON telling the user to start again, no cookie set.

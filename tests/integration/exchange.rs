@@ -284,13 +284,7 @@ async fn the_metadata_names_the_issuer_its_jwks_and_the_token_endpoint() {
         .send()
         .await
         .expect("dev login");
-    let location = reqwest::Url::parse(login.headers()["location"].to_str().expect("ascii"))
-        .expect("absolute location");
-    let user = location
-        .query_pairs()
-        .find(|(k, _)| k == "jwt")
-        .map(|(_, v)| v.into_owned())
-        .expect("jwt");
+    let user = authhost_tests::query_param(&authhost_tests::location(&login), "jwt");
     let answer: Value = client
         .post(&found.token_endpoint)
         .form(&form(&user, JWT, "example"))

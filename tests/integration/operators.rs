@@ -327,12 +327,7 @@ enabled = true
         .await
         .unwrap();
     let location = login.headers()["location"].to_str().unwrap().to_string();
-    let token = reqwest::Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "jwt")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let token = authhost_tests::query_param(&location, "jwt");
     let check: serde_json::Value = client
         .get(format!("{base}/auth/check"))
         .header("auth-token", &token)

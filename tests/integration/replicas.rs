@@ -144,11 +144,8 @@ async fn login_across(from: &TestServer, to: &TestServer) -> Result<String, (u16
     if r.status() != 302 {
         return Err((r.status().as_u16(), r.text().await.unwrap_or_default()));
     }
-    let done = reqwest::Url::parse(&location(&r)).expect("absolute");
-    done.query_pairs()
-        .find(|(k, _)| k == "jwt")
-        .map(|(_, v)| v.into_owned())
-        .ok_or_else(|| (302, done.to_string()))
+    let done = location(&r);
+    authhost_tests::try_query_param(&done, "jwt").ok_or((302, done))
 }
 
 /// A rolling key switch: replica `a` not yet switched (old key signs, the new one is next),

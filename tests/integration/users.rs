@@ -81,13 +81,8 @@ async fn login(s: &TestServer, email: &str) -> Result<String, String> {
         .await
         .unwrap();
     assert_eq!(r.status(), 302);
-    let location = reqwest::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-    let param = |name: &str| {
-        location
-            .query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    };
+    let location = authhost_tests::location(&r);
+    let param = |name: &str| authhost_tests::try_query_param(&location, name);
     match (param("jwt"), param("error")) {
         (Some(jwt), None) => Ok(jwt),
         (None, Some(error)) => Err(error),

@@ -377,12 +377,7 @@ impl TestServer {
             .await
             .expect("dev login");
         assert_eq!(r.status(), 302, "dev login status");
-        let location = r.headers()["location"].to_str().expect("ascii").to_string();
-        let url = reqwest::Url::parse(&location).expect("absolute location");
-        url.query_pairs()
-            .find(|(k, _)| k == "jwt")
-            .map(|(_, v)| v.into_owned())
-            .expect("jwt in location")
+        query_param(&location(&r), "jwt")
     }
 
     /// Stops the server and drops its database.
@@ -454,12 +449,21 @@ pub fn location(r: &reqwest::Response) -> String {
 
 /// The query parameter `name` of `url` (panics when it has none).
 pub fn query_param(url: &str, name: &str) -> String {
+    try_query_param(url, name).unwrap_or_else(|| panic!("no {name} in {url}"))
+}
+
+/// The query parameter `name` of `url`, if it has one (panics when `url` is not absolute).
+pub fn try_query_param(url: &str, name: &str) -> Option<String> {
+    query_params(url).remove(name)
+}
+
+/// Every query parameter of `url`, decoded (the last one wins when a name repeats).
+pub fn query_params(url: &str) -> std::collections::HashMap<String, String> {
     url::Url::parse(url)
-        .expect("absolute URL")
+        .unwrap_or_else(|e| panic!("{url}: {e}"))
         .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| panic!("no {name} in {url}"))
+        .into_owned()
+        .collect()
 }
 
 /// `s` percent-encoded for a query string.
