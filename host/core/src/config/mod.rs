@@ -286,6 +286,20 @@ pub struct PluginsConfig {
     pub hook_retry_ms: u64,
     /// How often pending hook events are looked for.
     pub hook_poll_ms: u64,
+    /// Python modules as plugins (`[plugins.python]`, through the bridge library); absent: a
+    /// name that is no plugin library is an error.
+    pub python: Option<PythonConfig>,
+}
+
+/// `[plugins.python]`: where the bridge's interpreter finds modules and their packages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PythonConfig {
+    /// A virtual environment whose `site-packages` modules import from (made with the same
+    /// Python `major.minor` as the bridge).
+    pub venv: Option<PathBuf>,
+    /// Folders put first on `sys.path`.
+    pub path: Vec<PathBuf>,
 }
 
 impl Default for PluginsConfig {
@@ -312,6 +326,7 @@ impl Default for PluginsConfig {
             hook_max_attempts: 8,
             hook_retry_ms: 10_000,
             hook_poll_ms: 1000,
+            python: None,
         }
     }
 }

@@ -43,10 +43,12 @@ pub fn sqlite_under(base: &Path, url: &str) -> Option<String> {
 }
 
 /// The settings that hold paths, as figment names them.
-pub const PATH_KEYS: [&str; 9] = [
+pub const PATH_KEYS: [&str; 11] = [
     "server.data_dir",
     "plugins.dirs",
     "plugins.worker_program",
+    "plugins.python.venv",
+    "plugins.python.path",
     "keys.private_key_file",
     "keys.public_key_file",
     "keys.extra_public_key_files",
@@ -76,6 +78,16 @@ impl Config {
             && let Some(program) = &mut self.plugins.worker_program
         {
             under(base, program);
+        }
+        if let Some(python) = &mut self.plugins.python {
+            if moved("plugins.python.venv")
+                && let Some(venv) = &mut python.venv
+            {
+                under(base, venv);
+            }
+            if moved("plugins.python.path") {
+                python.path.iter_mut().for_each(|dir| under(base, dir));
+            }
         }
         let keys = &mut self.keys;
         for (key, file) in [

@@ -74,6 +74,10 @@ fn field_kind(path: &[String]) -> Option<Value> {
                 ..ProviderConfig::default()
             },
         );
+        c.plugins.python = Some(super::PythonConfig {
+            venv: Some(PathBuf::new()),
+            path: Vec::new(),
+        });
         c.keys.private_key_file = Some(PathBuf::new());
         c.keys.public_key_file = Some(PathBuf::new());
         Value::serialize(&c).ok()

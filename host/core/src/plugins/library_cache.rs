@@ -30,12 +30,20 @@ fn stamp(path: &Path) -> Option<Stamp> {
     })
 }
 
+/// A worker's file build, and for a module the load that started it.
+type WorkerStamp = (Option<Stamp>, Option<u64>);
+
 pub struct LibraryCache {
     /// Both kinds in one map: a path is one library whatever it was named as.
     libraries: HashMap<PathBuf, (Option<Stamp>, Library)>,
-    /// Worker processes by library (isolation `process`): kept while a plugin set uses them,
-    /// so a reload keeps the workers of unchanged files and starts new ones for changed files.
-    workers: HashMap<PathBuf, (Option<Stamp>, Weak<Worker>)>,
+    /// Worker processes by library and, for the Python bridge, module (isolation `process`):
+    /// kept while a plugin set uses them, so a reload keeps the workers of unchanged files and
+    /// starts new ones for changed files. A module's worker is never kept across loads (its
+    /// `.py` files may have changed, and CPython cannot re-import in place): its stamp holds
+    /// the load it was started for.
+    workers: HashMap<(PathBuf, Option<String>), (WorkerStamp, Weak<Worker>)>,
+    /// Counts plugin-set loads (`begin_load`).
+    load: u64,
     copy_dir: PathBuf,
     copies: usize,
 }
@@ -64,6 +72,7 @@ impl LibraryCache {
         LibraryCache {
             libraries: HashMap::new(),
             workers: HashMap::new(),
+            load: 0,
             copy_dir: data_dir.join("plugin-copies"),
             copies: 0,
         }
@@ -123,16 +132,24 @@ impl LibraryCache {
         Ok(lib)
     }
 
-    /// The worker process for the library at `path` (of `kind`): the running one while the
-    /// file is unchanged, else a new one. Blocking: call from a blocking thread of the runtime.
+    /// A new plugin-set load begins: module workers of earlier loads are not reused.
+    pub fn begin_load(&mut self) {
+        self.load += 1;
+    }
+
+    /// The worker process for the library at `path` (of `kind`), for Python module `module`
+    /// when it is the bridge: the running one while the file is unchanged (and, for a module,
+    /// within one load), else a new one. Blocking: call from a blocking thread of the runtime.
     pub fn worker(
         &mut self,
         path: &Path,
+        module: Option<&str>,
         kind: Kind,
         config: &Config,
     ) -> Result<Arc<Worker>, String> {
-        let now = stamp(path);
-        if let Some((seen, weak)) = self.workers.get(path)
+        let now = (stamp(path), module.map(|_| self.load));
+        let key = (path.to_path_buf(), module.map(str::to_string));
+        if let Some((seen, weak)) = self.workers.get(&key)
             && *seen == now
             && let Some(worker) = weak.upgrade()
         {
@@ -162,8 +179,7 @@ impl LibraryCache {
             .map_err(|_| "plugin workers need the async runtime".to_string())?;
         let timeout = Duration::from_millis(config.plugins.call_timeout_ms);
         let worker = runtime.block_on(Worker::start(spec, timeout))?;
-        self.workers
-            .insert(path.to_path_buf(), (now, Arc::downgrade(&worker)));
+        self.workers.insert(key, (now, Arc::downgrade(&worker)));
         Ok(worker)
     }
 }

@@ -8,6 +8,7 @@
 mod call_error;
 mod calls;
 mod library_cache;
+mod python;
 mod resolve;
 pub mod worker;
 
@@ -82,6 +83,7 @@ impl PluginSet {
         cache: &mut LibraryCache,
         pool: Arc<CallPool>,
     ) -> Result<PluginSet, Vec<String>> {
+        cache.begin_load();
         let mut errors = Vec::new();
         let mut providers = HashMap::new();
         for entry in config.plugins.services.iter() {
@@ -159,8 +161,21 @@ fn load_entry(
     name: &str,
     plugin: &str,
 ) -> Result<Entry, String> {
-    let path = resolve(plugin, config)?;
-    let settings = instance_config(config, name);
+    // A library of that name wins; else, with `[plugins.python]`, a Python module through
+    // the bridge, in a worker of its own (`module`).
+    let (path, settings, module, not_a_library) = match resolve(plugin, config) {
+        Ok(path) => (path, instance_config(config, name), None, None),
+        Err(not_found) => match python::target(kind, plugin, config) {
+            None => return Err(not_found),
+            Some(Err(e)) => return Err(format!("{not_found}; {e}")),
+            Some(Ok(target)) => (
+                target.library,
+                target.settings,
+                Some(plugin),
+                Some(not_found),
+            ),
+        },
+    };
     let refused = |file: &std::path::Path, e: CallError| {
         format!("{}: refused its configuration: {e}", file.display())
     };
@@ -173,14 +188,22 @@ fn load_entry(
             (library.info, Backend::InProcess(instance))
         }
         Isolation::Process => {
-            let worker = cache.worker(&path, kind, config)?;
+            let worker = cache.worker(&path, module, kind, config)?;
             let runtime = tokio::runtime::Handle::try_current()
                 .map_err(|_| "plugin workers need the async runtime".to_string())?;
             let instance = runtime
                 .block_on(worker.instantiate(settings))
-                .map_err(|e| refused(&path, e))?;
+                .map_err(|e| match &not_a_library {
+                    // Every place looked: the plugin folders, then the module's sys.path.
+                    Some(not_found) => format!("{not_found}; as a Python module: {e}"),
+                    None => refused(&path, e),
+                })?;
             let mut info = worker.info.clone();
             info.path = path.clone();
+            if let Some(module) = module {
+                // Logs, metrics and `authhost plugins` name the module, not the bridge.
+                info.name = format!("python:{module}");
+            }
             (info, Backend::Worker(instance))
         }
     };

@@ -1,0 +1,123 @@
+//! Runs a Python module as an authhost plugin, unchanged: dgp-oauth2's providers
+//! (`get_permissions(service, userid)`) and extensions (`on_new_user`, `on_user_login`,
+//! `on_user_logout(user_info)`). Built into two libraries, `python_provider` and
+//! `python_extension` (a plugin library has one kind); the host loads one of them for a name
+//! that is no plugin library, with `{"module": ..., "venv": ..., "path": [...]}`.
+//!
+//! What differs from the original, on purpose: an answer that is not a mapping of JSON values,
+//! and an exception, fail closed (`{}` from the host, the reason or the traceback in its log);
+//! a module without `get_permissions` is refused when it is loaded.
+//!
+//! # Layout
+//! - here: the provider and the extension, each holding its imported module;
+//! - `interpreter`: starting CPython once per process, its log, `sys.path`;
+//! - `settings`: what the host hands over, the venv's version check;
+//! - `bridge.py`: the Python half (import, the calls, the checks, the log forwarding).
+
+mod interpreter;
+mod settings;
+
+use authhost_plugin_api::{PermissionProvider, Value};
+use pyo3::prelude::*;
+use pyo3::types::PyModule;
+
+use settings::Settings;
+
+/// An imported module and the bridge's Python half.
+struct Module {
+    name: String,
+    module: Py<PyAny>,
+    helper: Py<PyModule>,
+}
+
+impl Module {
+    fn import(config: Value) -> Result<Module, String> {
+        let settings: Settings = authhost_plugin_api::config(config)?;
+        let helper = interpreter::start(&settings)?;
+        Python::attach(|py| {
+            let module = helper
+                .call_method1(py, "load", (settings.module.as_str(),))
+                .map_err(|e| {
+                    let looked = helper
+                        .call_method0(py, "search_path")
+                        .and_then(|p| p.extract::<Vec<String>>(py))
+                        .unwrap_or_default();
+                    format!(
+                        "cannot import Python module `{}` (sys.path: {}):\n{}",
+                        settings.module,
+                        looked.join(", "),
+                        interpreter::describe(py, &e)
+                    )
+                })?;
+            Ok(Module {
+                name: settings.module.clone(),
+                module,
+                helper,
+            })
+        })
+    }
+
+    fn has(&self, function: &str) -> bool {
+        Python::attach(|py| self.module.bind(py).hasattr(function).unwrap_or(false))
+    }
+}
+
+/// A Python module's `get_permissions(service, userid)`.
+pub struct Provider(Module);
+
+impl PermissionProvider for Provider {
+    fn new(config: Value) -> Result<Self, String> {
+        let module = Module::import(config)?;
+        if !module.has("get_permissions") {
+            return Err(format!(
+                "Python module `{}` has no get_permissions(service, userid)",
+                module.name
+            ));
+        }
+        Ok(Provider(module))
+    }
+
+    fn get_permissions(&self, service: &str, userid: &str) -> Result<Value, String> {
+        let m = &self.0;
+        let text = Python::attach(|py| {
+            m.helper
+                .call_method1(py, "permissions", (m.module.bind(py), service, userid))
+                .and_then(|t| t.extract::<String>(py))
+                .map_err(|e| interpreter::describe(py, &e))
+        })?;
+        authhost_plugin_api::serde_json::from_str(&text).map_err(|e| e.to_string())
+    }
+}
+
+/// A Python module's hooks; a hook it does not define is skipped.
+pub struct Extension(Module);
+
+impl Extension {
+    fn hook(&self, name: &str, user: &Value) -> Result<(), String> {
+        let m = &self.0;
+        Python::attach(|py| {
+            m.helper
+                .call_method1(py, "hook", (m.module.bind(py), name, user.to_string()))
+                .map(drop)
+                .map_err(|e| interpreter::describe(py, &e))
+        })
+    }
+}
+
+impl authhost_plugin_api::Extension for Extension {
+    fn new(config: Value) -> Result<Self, String> {
+        Module::import(config).map(Extension)
+    }
+
+    fn on_new_user(&self, user: &Value) -> Result<(), String> {
+        self.hook("on_new_user", user)
+    }
+
+    fn on_user_login(&self, user: &Value) -> Result<(), String> {
+        self.hook("on_user_login", user)
+    }
+
+    fn on_user_logout(&self, user: &Value) -> Result<(), String> {
+        self.hook("on_user_logout", user)
+    }
+}
