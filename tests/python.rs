@@ -416,3 +416,53 @@ async fn start_up_errors_name_the_module_and_every_place_looked() {
         "{in_process}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn plugins_call_shows_a_python_answer_and_a_python_traceback() {
+    let mods = modules();
+    let s = TestServer::start().await;
+    s.dev_login("call@example.org", "Call").await;
+    let config = s.dir.path().join("call.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[plugins.python]\nvenv = \"{}\"\npath = [\"{}\"]\n",
+            authhost_tests::base_toml(s.dir.path(), &s.db.url),
+            venv().display(),
+            mods.path().display()
+        ),
+    )
+    .expect("write");
+    let (private, public) = authhost_tests::key_pair(0);
+    let call = |service: &str| {
+        authhost_tests::authhost_command()
+            .arg("--config")
+            .arg(&config)
+            .args(["plugins", "call", service, "--user", "call@example.org"])
+            .env("PRIVATE_KEY", private)
+            .env("PUBLIC_KEY", public)
+            .env("AUTHHOST_PLUGIN_PATH", bridge_dir())
+            .env("AUTHHOST_PLUGINS__DIRS", "[]")
+            .env("ALLOWED_SERVICES", "fine:misbehaving;raises:misbehaving")
+            .env("AUTHHOST_LOG", "warn")
+            .output()
+            .expect("authhost")
+    };
+    let ok = call("fine");
+    assert!(ok.status.success(), "{ok:?}");
+    let answer: Value = serde_json::from_slice(&ok.stdout).expect("JSON");
+    assert_eq!(answer, json!({ "fine": true }));
+    assert!(String::from_utf8_lossy(&ok.stderr).contains("fine: ok in "));
+
+    let failed = call("raises");
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success());
+    for needle in [
+        "raises: failed in ",
+        "Traceback (most recent call last):",
+        "misbehaving.py\", line",
+        "ValueError: no permissions for you",
+    ] {
+        assert!(stderr.contains(needle), "{needle} not in: {stderr}");
+    }
+}

@@ -375,3 +375,88 @@ async fn a_rebuilt_library_is_loaded_from_a_fresh_copy() {
     );
     s.stop().await;
 }
+
+/// `authhost plugins call ...` as a plugin author runs it, against the test server's database.
+fn plugins_call(s: &TestServer, args: &[&str]) -> std::process::Output {
+    let config = s.dir.path().join("call.toml");
+    let audit = s.dir.path().join("call-audit.jsonl");
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[plugins.config.failing]\nmode = \"error\"\n[plugins.config.audit_log]\npath = \"{}\"\n",
+            authhost_tests::base_toml(s.dir.path(), &s.db.url),
+            audit.display()
+        ),
+    )
+    .unwrap();
+    let (private, public) = authhost_tests::key_pair(0);
+    authhost_tests::authhost_command()
+        .arg("--config")
+        .arg(&config)
+        .args(["plugins", "call"])
+        .args(args)
+        .env("PRIVATE_KEY", private)
+        .env("PUBLIC_KEY", public)
+        .env(
+            "ALLOWED_SERVICES",
+            "example:sample_permission_provider;failing:fixture_provider",
+        )
+        .env("INSTALLED_EXTENSIONS", "audit_log")
+        .env("AUTHHOST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_call_asks_a_provider_and_delivers_a_hook_as_serve_would() {
+    let s = TestServer::start().await;
+    s.dev_login("caller@example.org", "Caller").await;
+    let uid = md5_hex("caller@example.org");
+
+    let ok = plugins_call(&s, &["example", "--user", "caller@example.org"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&ok.stdout),
+        String::from_utf8_lossy(&ok.stderr),
+    );
+    assert!(ok.status.success(), "{stdout}\n{stderr}");
+    let answer: Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+    assert_eq!(
+        answer,
+        json!({ "provider-token": format!("example-{uid}") })
+    );
+    assert!(stderr.contains("example: ok in "), "{stderr}");
+
+    let failed = plugins_call(&s, &["failing", "--user", &uid]);
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success());
+    assert!(failed.stdout.is_empty());
+    assert!(
+        stderr.contains("failing: failed in ")
+            && stderr.contains("fixture provider fails on purpose"),
+        "{stderr}"
+    );
+
+    let unknown = plugins_call(&s, &["nope", "--user", &uid]);
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(!unknown.status.success());
+    assert!(
+        stderr.contains("no provider serves `nope`; aliases: example, failing"),
+        "{stderr}"
+    );
+
+    let nobody = plugins_call(&s, &["example", "--user", "nobody@example.org"]);
+    assert!(!nobody.status.success());
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("--user nobody@example.org"));
+
+    let hook = plugins_call(&s, &["--hook", "on_user_logout", "--user", &uid]);
+    let stderr = String::from_utf8_lossy(&hook.stderr);
+    assert!(hook.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("audit_log on_user_logout: ok in "),
+        "{stderr}"
+    );
+    let audit = std::fs::read_to_string(s.dir.path().join("call-audit.jsonl")).unwrap();
+    let line: Value = serde_json::from_str(audit.lines().last().expect("a line")).unwrap();
+    assert_eq!(line["event"], "logout");
+    assert_eq!(line["userid"], uid.as_str());
+}

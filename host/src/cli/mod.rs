@@ -68,8 +68,11 @@ enum Command {
         days: Option<u32>,
     },
     /// Load every configured plugin (a copy of its own, not the running server's) and list it;
-    /// non-zero exit on any failure.
-    Plugins,
+    /// non-zero exit on any failure. `plugins call` asks one of them, as `serve` would.
+    Plugins {
+        #[command(subcommand)]
+        action: Option<plugins::PluginsAction>,
+    },
     /// Print the effective configuration, secrets redacted.
     Config,
     /// Check before a deploy that configuration, keys, database, plugins, upstream providers
@@ -152,7 +155,7 @@ pub fn main() -> ExitCode {
             Command::Serve => serve::run(config, cli.config.clone()).await,
             Command::Migrate => migrate::run(config).await,
             Command::Token { email, name, days } => token::run(config, &email, name, days).await,
-            Command::Plugins => plugins::run(config).await,
+            Command::Plugins { action } => plugins::run(config, action).await,
             Command::Keys => keys::list(&config),
             Command::Hooks { action } => hooks::run(config, action).await,
             Command::Check => {

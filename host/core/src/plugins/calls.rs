@@ -70,18 +70,25 @@ impl PluginSet {
             .and_then(|answer| answer)
     }
 
-    /// The permissions `user` (the profile) has for `service`: `{}` when no provider serves the
-    /// alias or the provider gave no usable answer.
-    pub async fn permissions(&self, service: &str, user: Value) -> Value {
-        let Some(entry) = self.providers.get(service).cloned() else {
-            unknown_service(service);
-            return json!({});
-        };
-        let started = Instant::now();
+    /// The provider's own answer for `service`, or why there is none; neither counted nor
+    /// logged (`authhost plugins call` shows it as it is). `None`: no provider serves `service`.
+    pub async fn ask(&self, service: &str, user: Value) -> Option<Result<Value, CallError>> {
+        let entry = self.providers.get(service).cloned()?;
         let result = self
             .run(entry, CALL_GET_PERMISSIONS, service, Arc::new(user))
             .await
             .and_then(|answer| Ok(permissions_answer(answer)?));
+        Some(result)
+    }
+
+    /// The permissions `user` (the profile) has for `service`: `{}` when no provider serves the
+    /// alias or the provider gave no usable answer.
+    pub async fn permissions(&self, service: &str, user: Value) -> Value {
+        let started = Instant::now();
+        let Some(result) = self.ask(service, user).await else {
+            unknown_service(service);
+            return json!({});
+        };
         let label = outcome(&result);
         metrics::counter!("authhost_plugin_calls_total", "service" => service.to_string(), "outcome" => label).increment(1);
         metrics::histogram!("authhost_plugin_call_duration_seconds", "service" => service.to_string())
