@@ -466,3 +466,14 @@ async fn plugins_call_shows_a_python_answer_and_a_python_traceback() {
         assert!(stderr.contains(needle), "{needle} not in: {stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_example_module_answers_as_its_readme_says() {
+    let example = workspace().join("examples/python-provider");
+    let s = TestServer::start_with(options("datasets:acme_permissions", "", &example, false)).await;
+    let user = s.dev_login("ada@example.org", "Ada").await;
+    assert_eq!(
+        s.authorize(&user, "datasets").await["permissions"],
+        json!({ "read": true, "service": "datasets" })
+    );
+}
