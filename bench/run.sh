@@ -7,6 +7,8 @@
 #   BENCH_CONNECTIONS="16 64" ...     # connection levels (default "1 16 64 256")
 #   BENCH_SKIP_1M=1 ...               # skip the 1M-user database
 #   BENCH_NAME=after-x ...            # results file name (default: the date)
+#   BENCH_SKIP_PYTHON=1 ...           # skip the Python bridge rows (bench/python-bridge.sh,
+#                                     # which needs python3-dev; results in <name>-python-bridge.md)
 #
 # Installs what it needs: wrk (Debian), and a venv in bench/.venv with the original's pinned
 # stack, gunicorn and matplotlib (PyPI).
@@ -251,3 +253,8 @@ echo "start-up: $(cat "$WORK/raw/startup.txt") ms"
 say "report"
 "$PY" bench/report.py "$WORK/raw" "$RESULTS/$STAMP" "$DURATION"
 echo "wrote $RESULTS/$STAMP.md and $RESULTS/$STAMP.png"
+
+if [ -z "${BENCH_SKIP_PYTHON:-}" ]; then
+  say "the original's sample provider through the Python bridge"
+  BENCH_NAME=$STAMP BENCH_DURATION=$DURATION bash bench/python-bridge.sh
+fi

@@ -3,6 +3,10 @@
 //! takes on a permission-token cache miss). Prints `in_process_us process_us` on one line.
 //!
 //!     bench-plugin-call <authhost binary> <plugin dir> [calls]
+//!
+//! With `BENCH_PYTHON_VENV` set, `<plugin dir>` holds the Python bridge and the venv the
+//! original's `sample_permission_provider` module: the call goes through the bridge, in a worker
+//! process only (modules never run in process); prints `process_us`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -15,10 +19,13 @@ use serde_json::json;
 
 async fn per_call_us(mode: &str, program: &str, dir: &str, calls: u32) -> f64 {
     let data = std::env::temp_dir().join(format!("bench-plugin-call-{}", std::process::id()));
-    let toml = format!(
+    let mut toml = format!(
         "[server]\ndata_dir = {data:?}\n[plugins]\nservices = \"example:sample_permission_provider\"\n\
          dirs = [{dir:?}]\nisolation = {mode:?}\nworker_program = {program:?}\n"
     );
+    if let Ok(venv) = std::env::var("BENCH_PYTHON_VENV") {
+        toml.push_str(&format!("[plugins.python]\nvenv = {venv:?}\n"));
+    }
     let config = Config::from_toml_str(&toml, &EnvMap::new()).unwrap_or_else(|e| panic!("{e}"));
     let pool = CallPool::new("plugin-call", config.plugins.max_concurrent_calls).expect("threads");
     let cache = Arc::new(Mutex::new(LibraryCache::new(&PathBuf::from(&data))));
@@ -54,6 +61,11 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
+        if std::env::var_os("BENCH_PYTHON_VENV").is_some() {
+            let process = per_call_us("process", program, dir, calls).await;
+            println!("{process:.1}");
+            return;
+        }
         let in_process = per_call_us("in_process", program, dir, calls).await;
         let process = per_call_us("process", program, dir, calls).await;
         println!("{in_process:.1} {process:.1}");

@@ -100,6 +100,29 @@ pub fn start(settings: &Settings) -> Result<Py<PyModule>, String> {
     })
 }
 
+/// Runs `f` with the GIL. Each thread keeps its Python thread state from its first call on
+/// (pyo3 alone creates and destroys one per call on a thread Python did not start: measurable
+/// at tens of thousands of calls a second, and it takes the runtime's lock each time).
+pub fn with_gil<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
+    thread_local! {
+        static KEPT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    KEPT.with(|kept| {
+        if !kept.get() {
+            // SAFETY: the interpreter is initialised (`start` ran before any instance exists).
+            // Ensure creates this thread's state and takes the GIL; SaveThread gives the GIL
+            // back and keeps the state, whose Ensure count stays at one for the thread's life,
+            // so later Ensure/Release pairs (pyo3's) only take and give back the GIL.
+            unsafe {
+                pyo3::ffi::PyGILState_Ensure();
+                pyo3::ffi::PyEval_SaveThread();
+            }
+            kept.set(true);
+        }
+    });
+    Python::attach(f)
+}
+
 /// An exception as its traceback (Python's own formatting), for authhost's log.
 pub fn describe(py: Python<'_>, error: &PyErr) -> String {
     let formatted = HELPER

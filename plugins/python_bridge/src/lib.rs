@@ -19,15 +19,15 @@ mod settings;
 
 use authhost_plugin_api::{PermissionProvider, Value};
 use pyo3::prelude::*;
-use pyo3::types::PyModule;
 
 use settings::Settings;
 
-/// An imported module and the bridge's Python half.
+/// An imported module, and the bridge's call functions (its Python half) looked up once.
 struct Module {
     name: String,
     module: Py<PyAny>,
-    helper: Py<PyModule>,
+    permissions: Py<PyAny>,
+    hook: Py<PyAny>,
 }
 
 impl Module {
@@ -49,10 +49,16 @@ impl Module {
                         interpreter::describe(py, &e)
                     )
                 })?;
+            let function = |name: &str| {
+                helper
+                    .getattr(py, name)
+                    .map_err(|e| interpreter::describe(py, &e))
+            };
             Ok(Module {
                 name: settings.module.clone(),
+                permissions: function("permissions")?,
+                hook: function("hook")?,
                 module,
-                helper,
             })
         })
     }
@@ -79,9 +85,9 @@ impl PermissionProvider for Provider {
 
     fn get_permissions(&self, service: &str, userid: &str) -> Result<Value, String> {
         let m = &self.0;
-        let text = Python::attach(|py| {
-            m.helper
-                .call_method1(py, "permissions", (m.module.bind(py), service, userid))
+        let text = interpreter::with_gil(|py| {
+            m.permissions
+                .call1(py, (m.module.bind(py), service, userid))
                 .and_then(|t| t.extract::<String>(py))
                 .map_err(|e| interpreter::describe(py, &e))
         })?;
@@ -95,9 +101,9 @@ pub struct Extension(Module);
 impl Extension {
     fn hook(&self, name: &str, user: &Value) -> Result<(), String> {
         let m = &self.0;
-        Python::attach(|py| {
-            m.helper
-                .call_method1(py, "hook", (m.module.bind(py), name, user.to_string()))
+        interpreter::with_gil(|py| {
+            m.hook
+                .call1(py, (m.module.bind(py), name, user.to_string()))
                 .map(drop)
                 .map_err(|e| interpreter::describe(py, &e))
         })
