@@ -191,6 +191,8 @@ async fn wrong_answers_exceptions_and_an_abort_fail_closed_and_the_rest_keeps_se
     let wrong = ["raises", "set", "none", "list", "datetime", "nan"];
     let mut services: Vec<String> = wrong.iter().map(|a| format!("{a}:misbehaving")).collect();
     services.push("fine:misbehaving".into());
+    services.push("keys:misbehaving".into());
+    services.push("mapping:misbehaving".into());
     services.push("abort:aborting".into());
     services.push("example:sample_permission_provider".into());
     let s = TestServer::start_with(options(&services.join(";"), "", mods.path(), false)).await;
@@ -205,6 +207,15 @@ async fn wrong_answers_exceptions_and_an_abort_fail_closed_and_the_rest_keeps_se
     assert_eq!(
         s.authorize(&user, "fine").await["permissions"],
         json!({ "fine": true })
+    );
+    // What json.dumps accepted, the original's answer, keeps its meaning.
+    assert_eq!(
+        s.authorize(&user, "keys").await["permissions"],
+        json!({ "1": true, "null": 0, "false": "f", "nested": { "a": [1, 2.5, null, [3, "t"]] }, "big": 9223372036854775808u64 })
+    );
+    assert_eq!(
+        s.authorize(&user, "mapping").await["permissions"],
+        json!({ "read": true })
     );
     // os.abort() costs that module's worker only, again and again.
     for _ in 0..3 {

@@ -14,8 +14,6 @@ import traceback
 
 _log = None
 _modules = []
-# One encoder: json.dumps with any non-default option builds a new one per call (2 µs).
-_encode = json.JSONEncoder(allow_nan=False).encode
 
 
 class AnswerError(TypeError):
@@ -94,23 +92,15 @@ def search_path():
     return list(sys.path)
 
 
-def permissions(module, service, userid):
-    """get_permissions as JSON text; an AnswerError names what came back when it is not a
-    mapping of JSON values."""
-    answer = module.get_permissions(service, userid)
-    if type(answer) is not dict:  # the usual answer skips the ABC check and the copy
-        if not isinstance(answer, collections.abc.Mapping):
-            raise AnswerError(
-                "%s.get_permissions returned %s, not a mapping"
-                % (module.__name__, _type_name(answer))
-            )
-        answer = dict(answer)
-    try:
-        return _encode(answer)
-    except (TypeError, ValueError) as e:
+def as_dict(module, answer):
+    """A get_permissions answer that is not a dict: a copy when it is another mapping, else an
+    AnswerError naming its type (the Rust half turns the dict into JSON, refusing what
+    json.dumps would)."""
+    if not isinstance(answer, collections.abc.Mapping):
         raise AnswerError(
-            "%s.get_permissions returned a mapping that is not JSON: %s" % (module.__name__, e)
-        ) from None
+            "%s.get_permissions returned %s, not a mapping" % (module.__name__, _type_name(answer))
+        )
+    return dict(answer)
 
 
 def hook(module, name, user_json):

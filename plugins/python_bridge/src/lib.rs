@@ -14,11 +14,13 @@
 //! - `settings`: what the host hands over, the venv's version check;
 //! - `bridge.py`: the Python half (import, the calls, the checks, the log forwarding).
 
+mod convert;
 mod interpreter;
 mod settings;
 
 use authhost_plugin_api::{PermissionProvider, Value};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use settings::Settings;
 
@@ -26,7 +28,8 @@ use settings::Settings;
 struct Module {
     name: String,
     module: Py<PyAny>,
-    permissions: Py<PyAny>,
+    /// The Python half's check of an answer that is not a dict (rare).
+    as_dict: Py<PyAny>,
     hook: Py<PyAny>,
 }
 
@@ -56,7 +59,7 @@ impl Module {
             };
             Ok(Module {
                 name: settings.module.clone(),
-                permissions: function("permissions")?,
+                as_dict: function("as_dict")?,
                 hook: function("hook")?,
                 module,
             })
@@ -85,13 +88,30 @@ impl PermissionProvider for Provider {
 
     fn get_permissions(&self, service: &str, userid: &str) -> Result<Value, String> {
         let m = &self.0;
-        let text = interpreter::with_gil(|py| {
-            m.permissions
-                .call1(py, (m.module.bind(py), service, userid))
-                .and_then(|t| t.extract::<String>(py))
-                .map_err(|e| interpreter::describe(py, &e))
-        })?;
-        authhost_plugin_api::serde_json::from_str(&text).map_err(|e| e.to_string())
+        interpreter::with_gil(|py| {
+            let module = m.module.bind(py);
+            let describe = |e: PyErr| interpreter::describe(py, &e);
+            let answer = module
+                .call_method1(pyo3::intern!(py, "get_permissions"), (service, userid))
+                .map_err(describe)?;
+            let dict = match answer.cast_into::<PyDict>() {
+                Ok(dict) => dict,
+                // Another mapping is copied into a dict; anything else is refused, by type.
+                Err(e) => m
+                    .as_dict
+                    .bind(py)
+                    .call1((module, e.into_inner()))
+                    .map_err(describe)?
+                    .cast_into::<PyDict>()
+                    .map_err(|e| e.to_string())?,
+            };
+            convert::dict_to_json(&dict).map_err(|e| {
+                format!(
+                    "{}.get_permissions returned a mapping that is not JSON: {e}",
+                    m.name
+                )
+            })
+        })
     }
 }
 
