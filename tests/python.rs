@@ -455,7 +455,7 @@ async fn plugins_call_shows_a_python_answer_and_a_python_traceback() {
             .env("AUTHHOST_PLUGIN_PATH", bridge_dir())
             .env("AUTHHOST_PLUGINS__DIRS", "[]")
             .env("ALLOWED_SERVICES", "fine:misbehaving;raises:misbehaving")
-            .env("AUTHHOST_LOG", "warn")
+            .env("AUTHHOST_LOG", "info")
             .output()
             .expect("authhost")
     };
@@ -463,7 +463,15 @@ async fn plugins_call_shows_a_python_answer_and_a_python_traceback() {
     assert!(ok.status.success(), "{ok:?}");
     let answer: Value = serde_json::from_slice(&ok.stdout).expect("JSON");
     assert_eq!(answer, json!({ "fine": true }));
-    assert!(String::from_utf8_lossy(&ok.stderr).contains("fine: ok in "));
+    let stderr = String::from_utf8_lossy(&ok.stderr);
+    assert!(stderr.contains("fine: ok in "), "{stderr}");
+    // print and logging reach authhost's log under the module's name.
+    for needle in [
+        "misbehaving: misbehaving asked for fine",
+        "misbehaving: answering normally for fine",
+    ] {
+        assert!(stderr.contains(needle), "{needle} not in: {stderr}");
+    }
 
     let failed = call("raises");
     let stderr = String::from_utf8_lossy(&failed.stderr);
