@@ -2,7 +2,7 @@
 //! docs/configuration.md (the table operators read), so that a new setting cannot land
 //! undocumented.
 
-use authhost::config::{Config, EnvMap, ProviderConfig};
+use authhost::config::{ClientConfig, Config, EnvMap, ProviderConfig};
 use serde_json::Value;
 
 fn workspace_file(path: &str) -> String {
@@ -25,6 +25,13 @@ fn configuration_keys() -> Vec<String> {
             let provider = serde_json::to_value(ProviderConfig::default()).expect("serializes");
             for key in provider.as_object().expect("a table").keys() {
                 keys.push(format!("providers.<name>.{key}"));
+            }
+            continue;
+        }
+        if section == "clients" {
+            let client = serde_json::to_value(ClientConfig::default()).expect("serializes");
+            for key in client.as_object().expect("a table").keys() {
+                keys.push(format!("clients.<id>.{key}"));
             }
             continue;
         }

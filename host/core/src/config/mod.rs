@@ -7,6 +7,7 @@
 //! This file holds the types and their defaults; `sources` the environment layers, `validate`
 //! the checks, `redact` what `authhost config` prints.
 
+mod clients;
 mod kinds;
 mod lists;
 mod load;
@@ -17,6 +18,7 @@ mod redact;
 mod sources;
 mod validate;
 
+pub use clients::{ClientConfig, redirect_uri_problem};
 pub use kinds::{ClientAuth, Isolation, LogFormat, ProviderKind, UserTokenAlgorithm};
 pub use lists::{Extensions, ServiceEntry, Services, parse_extensions, parse_services};
 pub use plugins::{PluginsConfig, PythonConfig};
@@ -97,6 +99,8 @@ pub struct Config {
     pub cors: CorsConfig,
     pub plugins: PluginsConfig,
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// Applications that log in through authhost as an OpenID Provider, by client id.
+    pub clients: BTreeMap<String, ClientConfig>,
     pub caches: CachesConfig,
     pub login: LoginConfig,
 }

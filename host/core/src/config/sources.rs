@@ -53,7 +53,8 @@ fn inline_toml(text: &str) -> Option<Value> {
 }
 
 /// The value at `path` in a configuration with every optional field filled: its variant tells
-/// the field's type. Provider names map to one probe provider; plugin tables are free-form.
+/// the field's type. Provider names and client ids map to one probe each; plugin tables are
+/// free-form.
 fn field_kind(path: &[String]) -> Option<Value> {
     static PROBE: std::sync::OnceLock<Option<Value>> = std::sync::OnceLock::new();
     let probe = PROBE.get_or_init(|| {
@@ -74,6 +75,13 @@ fn field_kind(path: &[String]) -> Option<Value> {
                 ..ProviderConfig::default()
             },
         );
+        c.clients.insert(
+            "probe".into(),
+            super::ClientConfig {
+                audience: Some(String::new()),
+                ..super::ClientConfig::default()
+            },
+        );
         c.plugins.python = Some(super::PythonConfig {
             venv: Some(PathBuf::new()),
             path: Vec::new(),
@@ -84,7 +92,12 @@ fn field_kind(path: &[String]) -> Option<Value> {
     });
     let mut node = probe.as_ref()?;
     for (i, part) in path.iter().enumerate() {
-        let key = if i == 1 && path.first().is_some_and(|p| p == "providers") {
+        // Provider names and client ids map to one probe each.
+        let key = if i == 1
+            && path
+                .first()
+                .is_some_and(|p| p == "providers" || p == "clients")
+        {
             "probe"
         } else {
             part

@@ -137,6 +137,9 @@ impl Config {
                 );
             }
         }
+        for (key, message) in super::clients::problems(self) {
+            err(&key, message);
+        }
         if !(1..=100).contains(&self.plugins.hook_max_attempts) {
             err(
                 "plugins.hook_max_attempts",

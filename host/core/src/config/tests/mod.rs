@@ -2,6 +2,7 @@
 
 use super::*;
 
+mod clients;
 mod typed_strings;
 
 /// Every key in `keys` is named by one of `errs`.
