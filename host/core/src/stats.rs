@@ -102,6 +102,9 @@ impl Refusal {
 pub struct TokenStats {
     pub user_tokens_issued: AtomicU64,
     pub permission_tokens_issued: AtomicU64,
+    /// The OpenID Provider's tokens (exported once its endpoints issue them).
+    pub id_tokens_issued: AtomicU64,
+    pub access_tokens_issued: AtomicU64,
     refused: [AtomicU64; Refusal::ALL.len()],
     pub permission_cache: CacheStats,
     pub verified_cache: CacheStats,
@@ -116,9 +119,14 @@ impl TokenStats {
 
     /// Back to zero: for the start-up self-test, whose tokens are not traffic.
     pub fn forget(&self) {
-        for n in [&self.user_tokens_issued, &self.permission_tokens_issued]
-            .into_iter()
-            .chain(&self.refused)
+        for n in [
+            &self.user_tokens_issued,
+            &self.permission_tokens_issued,
+            &self.id_tokens_issued,
+            &self.access_tokens_issued,
+        ]
+        .into_iter()
+        .chain(&self.refused)
         {
             n.store(0, Ordering::Relaxed);
         }

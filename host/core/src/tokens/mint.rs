@@ -11,7 +11,7 @@ use crate::keys::KeyError;
 use crate::stats::bump;
 
 impl TokenService {
-    fn sign(
+    pub(super) fn sign(
         &self,
         header_b64: &str,
         claims: &impl Serialize,

@@ -17,7 +17,10 @@ use crate::stats::{Refusal, TokenStats};
 
 mod legacy;
 mod mint;
+mod oidc;
 mod verify;
+
+pub use oidc::{AccessToken, IdToken};
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -269,7 +272,7 @@ mod tests {
     use super::*;
     use crate::config::{Config, EnvMap, Secret};
 
-    fn service() -> TokenService {
+    pub(super) fn service() -> TokenService {
         crate::crypto::install();
         let (private, public) = crate::keys::generate_pem_pair().expect("keygen");
         let mut config = Config::from_toml_str("", &EnvMap::new()).expect("valid");
