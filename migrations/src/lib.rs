@@ -12,6 +12,7 @@ mod m20261130_000004_hook_events;
 mod m20261130_000005_user_disabled;
 mod m20261130_000006_deleted_users;
 mod m20261203_000007_drop_login_states;
+mod m20261204_000008_oidc_codes;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000005_user_disabled::Migration),
             Box::new(m20261130_000006_deleted_users::Migration),
             Box::new(m20261203_000007_drop_login_states::Migration),
+            Box::new(m20261204_000008_oidc_codes::Migration),
         ]
     }
 }

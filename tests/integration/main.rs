@@ -21,6 +21,7 @@ mod docs;
 mod exchange;
 mod hooks;
 mod isolation;
+mod oidc_codes;
 mod operators;
 mod plugins;
 mod properties;

@@ -28,6 +28,7 @@ pub mod db;
 pub mod hooks;
 pub mod keys;
 pub mod login;
+pub mod oidc_codes;
 pub mod plugins;
 pub mod redirects;
 pub mod sessions;

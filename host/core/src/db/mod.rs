@@ -3,6 +3,7 @@
 
 pub mod deleted_user;
 pub mod hook_event;
+pub mod oidc_code;
 pub mod user;
 
 use std::time::Duration;
