@@ -19,8 +19,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub use authhost_core::{
-    call_pool, client_addr, config, crypto, db, hooks, keys, login, oidc_codes, plugins, redirects,
-    sessions, stats, tokens, user_cache, users,
+    call_pool, client_addr, config, crypto, db, hooks, keys, login, oidc_codes, oidc_refresh,
+    plugins, redirects, sessions, stats, tokens, user_cache, users,
 };
 
 pub mod access_log;

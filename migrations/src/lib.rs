@@ -13,6 +13,7 @@ mod m20261130_000005_user_disabled;
 mod m20261130_000006_deleted_users;
 mod m20261203_000007_drop_login_states;
 mod m20261204_000008_oidc_codes;
+mod m20261204_000009_oidc_refresh_tokens;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_deleted_users::Migration),
             Box::new(m20261203_000007_drop_login_states::Migration),
             Box::new(m20261204_000008_oidc_codes::Migration),
+            Box::new(m20261204_000009_oidc_refresh_tokens::Migration),
         ]
     }
 }

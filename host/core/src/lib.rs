@@ -29,6 +29,7 @@ pub mod hooks;
 pub mod keys;
 pub mod login;
 pub mod oidc_codes;
+pub mod oidc_refresh;
 pub mod plugins;
 pub mod redirects;
 pub mod sessions;

@@ -56,8 +56,18 @@ pub enum RedeemError {
     Db(#[from] DbErr),
 }
 
-fn hash(code: &str) -> String {
-    hex::encode(digest(&SHA256, code.as_bytes()))
+/// What is stored for a code or a refresh token: its SHA-256, hex.
+pub(crate) fn hash(secret: &str) -> String {
+    hex::encode(digest(&SHA256, secret.as_bytes()))
+}
+
+/// 256 random bits, base64url: a code, a refresh token or a family id.
+pub(crate) fn random_token() -> Result<String, DbErr> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| DbErr::Custom("no randomness for a token".into()))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// `BASE64URL(SHA256(verifier))`, RFC 7636 §4.2.
@@ -79,11 +89,7 @@ fn grant(row: Model) -> Grant {
 
 /// Stores `grant` and returns its new code, valid `CODE_SECONDS` from `now`.
 pub async fn issue(db: &DatabaseConnection, grant: &Grant, now: i64) -> Result<String, DbErr> {
-    let mut bytes = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| DbErr::Custom("no randomness for a code".into()))?;
-    let code = URL_SAFE_NO_PAD.encode(bytes);
+    let code = random_token()?;
     let row = ActiveModel {
         code_hash: Set(hash(&code)),
         client_id: Set(grant.client_id.clone()),

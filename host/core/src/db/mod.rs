@@ -4,6 +4,7 @@
 pub mod deleted_user;
 pub mod hook_event;
 pub mod oidc_code;
+pub mod oidc_refresh_token;
 pub mod user;
 
 use std::time::Duration;

@@ -1,0 +1,178 @@
+//! Refresh tokens of authhost as an OpenID Provider, in families (RFC 9700 §4.14): the code
+//! grant starts a family; every use rotates the token (the old one is spent, a new one of the
+//! same family is handed out); a spent token presented again means it leaked, and revokes the
+//! whole family, the legitimate holder's current token included. A family lives at most its
+//! lifetime from its first token, however often it is rotated. Only SHA-256 hashes are stored.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
+
+use crate::db::oidc_refresh_token::{ActiveModel, Column, Entity as Tokens, Model};
+use crate::oidc_codes::{hash, random_token};
+
+/// How long a spent or expired token is kept to recognise a replay before the sweep.
+pub const KEPT_SECONDS: i64 = 86_400;
+
+/// What a refresh token stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshGrant {
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub auth_time: i64,
+}
+
+/// Why a refresh token was not accepted; every variant but `Db` is the client's
+/// `invalid_grant`.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error("unknown refresh token")]
+    Unknown,
+    #[error("expired refresh token")]
+    Expired,
+    #[error("revoked refresh token")]
+    Revoked,
+    #[error("refresh token already used: its family is revoked")]
+    Reused,
+    #[error("refresh token issued to another client: its family is revoked")]
+    WrongClient,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+fn grant(row: &Model) -> RefreshGrant {
+    RefreshGrant {
+        client_id: row.client_id.clone(),
+        user_id: row.user_id.clone(),
+        scope: row.scope.clone(),
+        auth_time: row.auth_time,
+    }
+}
+
+fn row(
+    token: &str,
+    family: &str,
+    grant: &RefreshGrant,
+    expires: i64,
+    family_expires: i64,
+) -> ActiveModel {
+    ActiveModel {
+        token_hash: Set(hash(token)),
+        family_id: Set(family.to_string()),
+        client_id: Set(grant.client_id.clone()),
+        user_id: Set(grant.user_id.clone()),
+        scope: Set(grant.scope.clone()),
+        auth_time: Set(grant.auth_time),
+        expires_at: Set(expires),
+        family_expires_at: Set(family_expires),
+        used_at: Set(None),
+        revoked_at: Set(None),
+    }
+}
+
+/// Starts a family for `grant`: its first token, valid `lifetime` seconds (the family too).
+pub async fn start(
+    db: &DatabaseConnection,
+    grant: &RefreshGrant,
+    now: i64,
+    lifetime: i64,
+) -> Result<String, DbErr> {
+    let token = random_token()?;
+    let family = random_token()?;
+    let end = now.saturating_add(lifetime);
+    Tokens::insert(row(&token, &family, grant, end, end))
+        .exec(db)
+        .await?;
+    Ok(token)
+}
+
+async fn revoke_family(db: &DatabaseConnection, family: &str, now: i64) -> Result<(), DbErr> {
+    Tokens::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(now))
+        .filter(Column::FamilyId.eq(family))
+        .filter(Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Spends `token` (presented by `client_id`) and hands out its successor in the family, valid
+/// `lifetime` seconds but never past the family's end.
+pub async fn rotate(
+    db: &DatabaseConnection,
+    token: &str,
+    client_id: &str,
+    now: i64,
+    lifetime: i64,
+) -> Result<(RefreshGrant, String), RefreshError> {
+    let key = hash(token);
+    let found = Tokens::find_by_id(key.clone())
+        .one(db)
+        .await?
+        .ok_or(RefreshError::Unknown)?;
+    if found.revoked_at.is_some() {
+        return Err(RefreshError::Revoked);
+    }
+    if found.used_at.is_some() {
+        revoke_family(db, &found.family_id, now).await?;
+        return Err(RefreshError::Reused);
+    }
+    if found.client_id != client_id {
+        revoke_family(db, &found.family_id, now).await?;
+        return Err(RefreshError::WrongClient);
+    }
+    if found.expires_at < now || found.family_expires_at < now {
+        return Err(RefreshError::Expired);
+    }
+    let next = random_token()?;
+    let txn = db.begin().await?;
+    let spent = Tokens::update_many()
+        .col_expr(Column::UsedAt, Expr::value(now))
+        .filter(Column::TokenHash.eq(key))
+        .filter(Column::UsedAt.is_null())
+        .filter(Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if spent.rows_affected == 0 {
+        // Spent by a concurrent use a moment ago: the same token twice is a replay.
+        txn.rollback().await?;
+        revoke_family(db, &found.family_id, now).await?;
+        return Err(RefreshError::Reused);
+    }
+    let expires = now.saturating_add(lifetime).min(found.family_expires_at);
+    let grant = grant(&found);
+    Tokens::insert(row(
+        &next,
+        &found.family_id,
+        &grant,
+        expires,
+        found.family_expires_at,
+    ))
+    .exec(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok((grant, next))
+}
+
+/// Revokes every family of `user_id` (logout, disable, delete); how many tokens.
+pub async fn revoke_user(db: &DatabaseConnection, user_id: &str, now: i64) -> Result<u64, DbErr> {
+    let done = Tokens::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(now))
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected)
+}
+
+/// Removes tokens whose family ended more than `KEPT_SECONDS` before `now`; how many.
+pub async fn sweep(db: &DatabaseConnection, now: i64) -> Result<u64, DbErr> {
+    let gone = Tokens::delete_many()
+        .filter(Column::FamilyExpiresAt.lt(now.saturating_sub(KEPT_SECONDS)))
+        .exec(db)
+        .await?;
+    Ok(gone.rows_affected)
+}
