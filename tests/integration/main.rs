@@ -25,7 +25,10 @@ mod oidc_codes;
 mod oidc_refresh;
 mod operators;
 mod plugins;
+// Needs the Python bridge built and a venv: `bash plugins/python_bridge/test.sh`.
 mod properties;
+#[cfg(feature = "python")]
+mod python;
 mod redirects;
 mod replicas;
 mod rotation;

@@ -20,19 +20,9 @@ fn grant() -> Grant {
     }
 }
 
-async fn database() -> (tempfile::TempDir, TestDb, sea_orm::DatabaseConnection) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let test_db = TestDb::new(dir.path()).await;
-    let db = authhost::db::connect(&test_db.url, Some(4))
-        .await
-        .expect("connect");
-    authhost::db::migrate(&db).await.expect("migrate");
-    (dir, test_db, db)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_is_redeemed_once_by_its_client_with_its_verifier() {
-    let (_dir, test_db, db) = database().await;
+    let (_dir, test_db, db) = TestDb::migrated().await;
     let g = grant();
     let redeem =
         |code: String, client: &'static str, uri: String, verifier: Option<&'static str>| {
@@ -133,7 +123,7 @@ async fn a_code_is_redeemed_once_by_its_client_with_its_verifier() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_racing_redemptions_of_one_code_give_one_grant() {
-    let (_dir, test_db, db) = database().await;
+    let (_dir, test_db, db) = TestDb::migrated().await;
     let g = grant();
     for _ in 0..20 {
         let code = oidc_codes::issue(&db, &g, NOW).await.expect("issue");

@@ -17,19 +17,9 @@ fn grant(user: &str) -> RefreshGrant {
     }
 }
 
-async fn database() -> (tempfile::TempDir, TestDb, sea_orm::DatabaseConnection) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let test_db = TestDb::new(dir.path()).await;
-    let db = authhost::db::connect(&test_db.url, Some(4))
-        .await
-        .expect("connect");
-    authhost::db::migrate(&db).await.expect("migrate");
-    (dir, test_db, db)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_replay_and_revocation() {
-    let (_dir, test_db, db) = database().await;
+    let (_dir, test_db, db) = TestDb::migrated().await;
     let first = oidc_refresh::start(&db, &grant("u1"), NOW, 30 * DAY)
         .await
         .expect("start");
@@ -105,7 +95,7 @@ async fn rotation_replay_and_revocation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_rotations_of_one_token_give_one_successor() {
-    let (_dir, test_db, db) = database().await;
+    let (_dir, test_db, db) = TestDb::migrated().await;
     for _ in 0..20 {
         let token = oidc_refresh::start(&db, &grant("u1"), NOW, DAY)
             .await

@@ -120,6 +120,18 @@ impl TestDb {
         }
     }
 
+    /// A fresh database with every migration applied and a connection to it, for tests of
+    /// the core's stores without a server; the folder holds a SQLite file.
+    pub async fn migrated() -> (tempfile::TempDir, TestDb, sea_orm::DatabaseConnection) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let test_db = TestDb::new(dir.path()).await;
+        let db = authhost::db::connect(&test_db.url, Some(4))
+            .await
+            .expect("connect");
+        authhost::db::migrate(&db).await.expect("migrate");
+        (dir, test_db, db)
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.pg.is_some()
     }

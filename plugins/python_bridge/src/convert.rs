@@ -114,7 +114,7 @@ fn repr(value: &Bound<'_, PyAny>) -> String {
 }
 
 /// `a set`, `a datetime.datetime`, `None`: what a log line names.
-pub fn type_name(value: &Bound<'_, PyAny>) -> String {
+fn type_name(value: &Bound<'_, PyAny>) -> String {
     if value.is_none() {
         return "None".into();
     }

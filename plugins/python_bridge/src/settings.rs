@@ -1,5 +1,5 @@
 //! What the host hands the bridge for one instance: the module's name and the `[plugins.python]`
-//! settings (absolute paths: the host resolves them against the configuration's folder).
+//! settings, paths already resolved by the host as every path of its configuration.
 
 use std::path::{Path, PathBuf};
 
@@ -23,10 +23,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn path_strings(&self) -> Vec<String> {
-        self.path
-            .iter()
-            .map(|p| authhost_plugin_api::config_path(p).display().to_string())
-            .collect()
+        self.path.iter().map(|p| p.display().to_string()).collect()
     }
 
     /// The venv's `site-packages`, after checking that it was made for this interpreter's
@@ -35,9 +32,8 @@ impl Settings {
         let Some(venv) = &self.venv else {
             return Ok(Vec::new());
         };
-        let venv = authhost_plugin_api::config_path(venv);
         let (major, minor) = interpreter::version(py);
-        let made_for = venv_version(&venv)?;
+        let made_for = venv_version(venv)?;
         if made_for != (major, minor) {
             return Err(format!(
                 "the venv {} is for Python {}.{}, but this bridge runs Python {major}.{minor}: \

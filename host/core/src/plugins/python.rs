@@ -19,7 +19,7 @@ pub struct Target {
 }
 
 /// The bridge library's name for `kind`.
-pub fn bridge_name(kind: Kind) -> &'static str {
+fn bridge_name(kind: Kind) -> &'static str {
     match kind {
         Kind::Provider => "python_provider",
         Kind::Extension => "python_extension",

@@ -1,5 +1,5 @@
 //! Python modules as plugins, through the bridge (`plugins/python_bridge`): real interpreters,
-//! real modules, real worker processes. Built only with `--features python` and run by
+//! real modules, real worker processes. Compiled only with `--features python` and run by
 //! `bash plugins/python_bridge/test.sh`, which builds the bridge and the test venv first; asked
 //! to run without them, every test fails, naming what is missing.
 
