@@ -35,6 +35,11 @@ pub struct App {
     /// The login cookie's `Path`: the callback's path as the browser sees it (the external
     /// address may carry a path of its own before the prefix).
     pub login_cookie_path: String,
+    /// The OpenID Provider's authorization endpoint as clients see it, with its `?`.
+    pub oidc_authorize_url: String,
+    /// The browser session cookie's `Path`: the OpenID Provider's pages (`{prefix}oidc/`) as the
+    /// browser sees them.
+    pub session_cookie_path: String,
     pub user_cache: UserCache,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
@@ -161,6 +166,14 @@ impl App {
         let login_cookie_path = url::Url::parse(&callback)
             .map(|u| u.path().to_string())
             .map_err(|e| StartupErrors(vec![format!("server.external_address: {e}")]))?;
+        let oidc_base = format!(
+            "{}{}oidc/",
+            config.server.external_address, config.server.prefix
+        );
+        let session_cookie_path = url::Url::parse(&oidc_base)
+            .map(|u| u.path().to_string())
+            .map_err(|e| StartupErrors(vec![format!("server.external_address: {e}")]))?;
+        let oidc_authorize_url = format!("{oidc_base}authorize?");
         let user_cache = UserCache::new(
             std::time::Duration::from_millis(config.database.user_cache_ms),
             crate::config::mib(config.caches.users_mib),
@@ -178,6 +191,8 @@ impl App {
             upstreams,
             login_sealer,
             login_cookie_path,
+            oidc_authorize_url,
+            session_cookie_path,
             user_cache,
             trusted_proxies,
             metrics,
@@ -215,6 +230,18 @@ impl App {
             .map_err(|e| e.to_string())?
     }
 
+    /// Runs `sign` (RSA signatures) on the signing threads, off the async workers.
+    pub async fn sign_off_workers<T: Send + 'static>(
+        self: &Arc<Self>,
+        sign: impl FnOnce(&TokenService) -> Result<T, crate::tokens::TokenError> + Send + 'static,
+    ) -> Result<T, String> {
+        let app = self.clone();
+        self.signers
+            .run(move || sign(&app.tokens).map_err(|e| e.to_string()))
+            .await
+            .map_err(|e| e.to_string())?
+    }
+
     /// The services a login, an operator token or a logout touches.
     pub fn sessions(&self) -> crate::sessions::Sessions<'_> {
         crate::sessions::Sessions {
@@ -235,6 +262,7 @@ impl App {
             secure: self.config.server.external_address.starts_with("https://"),
             sealer: &self.login_sealer,
             sessions: self.sessions(),
+            authorize_url: &self.oidc_authorize_url,
         }
     }
 

@@ -185,6 +185,11 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every parameter as given, in order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
     /// Every value given for `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.pairs
@@ -252,7 +257,7 @@ pub fn header_token(headers: &HeaderMap) -> Option<Cow<'_, str>> {
 }
 
 /// The token of `Bearer <token>`.
-fn bearer_token(text: &str) -> Option<&str> {
+pub fn bearer_token(text: &str) -> Option<&str> {
     let (scheme, token) = text.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
 }

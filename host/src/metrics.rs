@@ -70,7 +70,19 @@ const HELP: &[(&str, &str)] = &[
     ),
     (
         "authhost_tokens_issued_total",
-        "Tokens handed out, by kind (user: logins and `authhost token`; permission: authorize and token exchange, cached or newly signed).",
+        "Tokens handed out, by kind (user: logins and `authhost token`; permission: authorize and token exchange, cached or newly signed; id, access, refresh: the OpenID Provider's token endpoint).",
+    ),
+    (
+        "authhost_oidc_grants_refused_total",
+        "Token requests of the OpenID Provider (authorization_code, refresh_token) refused, by reason.",
+    ),
+    (
+        "authhost_oidc_authorize_refused_total",
+        "Authorization requests of the OpenID Provider answered with an error sent back to the client, by error.",
+    ),
+    (
+        "authhost_oidc_userinfo_refused_total",
+        "userinfo requests refused for their access token (invalid, expired, or its user logged out since).",
     ),
     (
         "authhost_tokens_refused_total",

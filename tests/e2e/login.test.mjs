@@ -4,36 +4,19 @@
 // Nothing is skipped: a missing chromium or authhost binary fails the suite.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { startIdp } from './idp.mjs';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..', '..');
-const BIN = process.env.AUTHHOST_BIN || path.join(root, 'target', 'debug', 'authhost');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
+import { ARGS, BIN, CHROMIUM, freePort, requireComponents, startAuthhost } from './harness.mjs';
 
 let tmp, idp, app, authhost, AUTH, APP, hooksFile;
 
 before(async () => {
-  assert.ok(fs.existsSync(CHROMIUM), `chromium not found at ${CHROMIUM} (apt-get install chromium)`);
-  assert.ok(fs.existsSync(BIN), `authhost binary not found at ${BIN} (cargo build)`);
+  requireComponents();
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'authhost-e2e-'));
   const [authPort, idpPort, appPort] = [await freePort(), await freePort(), await freePort()];
   AUTH = `http://127.0.0.1:${authPort}`;
@@ -102,18 +85,7 @@ client_secret = "secret-google"
 [providers.dev]
 enabled = true
 `);
-  const binDir = path.dirname(BIN);
-  authhost = spawn(BIN, ['--config', config], {
-    env: { ...process.env, AUTHHOST_PLUGIN_PATH: `${path.join(binDir, 'deps')}:${binDir}` },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let log = '';
-  authhost.stderr.on('data', (d) => { log += d; });
-  for (let i = 0; ; i++) {
-    try { if ((await fetch(`${AUTH}/healthz`)).ok) break; } catch { /* not yet */ }
-    if (authhost.exitCode !== null || i > 100) throw new Error(`authhost did not start:\n${log}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  authhost = await startAuthhost(config, AUTH);
 });
 
 after(async () => {

@@ -94,7 +94,7 @@ async fn every_refusal_is_rfc_6749_json_with_status_400() {
     two.push(("audience", "example2"));
     refused(&s, &two, "invalid_request").await;
     let mut other = form(&user, JWT, "example");
-    other[0] = ("grant_type", "authorization_code");
+    other[0] = ("grant_type", "password");
     refused(&s, &other, "unsupported_grant_type").await;
     // Repeated parameters, delegation, another requested type, `resource`: refused, not ignored.
     let mut twice = form(&user, JWT, "example");
@@ -251,8 +251,14 @@ async fn the_metadata_names_the_issuer_its_jwks_and_the_token_endpoint() {
         assert_eq!(m["issuer"], issuer);
         assert_eq!(m["jwks_uri"], "http://127.0.0.1:1/.well-known/jwks.json");
         assert_eq!(m["token_endpoint"], "http://127.0.0.1:1/auth/token");
-        assert_eq!(m["grant_types_supported"], json!([GRANT]));
-        assert_eq!(m["token_endpoint_auth_methods_supported"], json!(["none"]));
+        assert_eq!(
+            m["grant_types_supported"],
+            json!(["authorization_code", "refresh_token", GRANT])
+        );
+        assert_eq!(
+            m["token_endpoint_auth_methods_supported"],
+            json!(["client_secret_basic", "client_secret_post", "none"])
+        );
         assert_eq!(m["subject_token_types_supported"], json!([JWT, ACCESS]));
     }
     assert_eq!(

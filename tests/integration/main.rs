@@ -22,6 +22,7 @@ mod exchange;
 mod hooks;
 mod isolation;
 mod oidc_codes;
+mod oidc_provider;
 mod oidc_refresh;
 mod operators;
 mod plugins;

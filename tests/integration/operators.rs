@@ -47,7 +47,10 @@ async fn every_route_answers_with_the_security_headers() {
     let issuer = s.app.tokens.issuer().to_string();
     let metadata = authhost::routes::route_patterns(&s.app)
         .into_iter()
-        .filter(|r| r.starts_with("/.well-known/oauth-authorization-server"))
+        .filter(|r| {
+            r.starts_with("/.well-known/oauth-authorization-server")
+                || r.ends_with("/.well-known/openid-configuration")
+        })
         .collect::<Vec<_>>();
     assert!(!metadata.is_empty(), "metadata routes for {issuer}");
     let r = |path: &str| format!("{p}{path}");
@@ -110,6 +113,19 @@ async fn every_route_answers_with_the_security_headers() {
         ),
         step(&r("token"), Method::POST, &r("token")).form(&exchange),
         step(&r("token"), Method::POST, &r("token")).form(&[("grant_type", "password")]),
+        step(&r("token"), Method::POST, &r("token")).form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", "nobody"),
+        ]),
+        step(
+            &r("oidc/authorize"),
+            Method::GET,
+            &format!("{}?client_id=nobody", r("oidc/authorize")),
+        ),
+        step(&r("oidc/userinfo"), Method::GET, &r("oidc/userinfo")),
+        step(&r("oidc/userinfo"), Method::POST, &r("oidc/userinfo"))
+            .header("authorization", "Bearer not-a-token"),
+        step(&r("oidc/logout"), Method::GET, &r("oidc/logout")),
         step(
             "/.well-known/jwks.json",
             Method::GET,

@@ -9,7 +9,7 @@ use authhost_tests::{Options, TestServer};
 const ALLOWED: &[&str] = &["https://app.example.org", "https://docs.example.org/guide/"];
 const OWN: &str = "http://127.0.0.1:1";
 
-fn hostile() -> Vec<String> {
+pub(crate) fn hostile() -> Vec<String> {
     let mut v: Vec<String> = [
         // Scheme-relative and backslash tricks: browsers read these as another host.
         "//evil.example",

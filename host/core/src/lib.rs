@@ -30,6 +30,7 @@ pub mod keys;
 pub mod login;
 pub mod oidc_codes;
 pub mod oidc_refresh;
+pub mod oidc_request;
 pub mod plugins;
 pub mod redirects;
 pub mod sessions;

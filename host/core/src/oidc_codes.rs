@@ -11,7 +11,10 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter,
+};
 
 use crate::db::oidc_code::{ActiveModel, Column, Entity as Codes, Model};
 
@@ -148,6 +151,21 @@ pub async fn redeem(
     }
     Ok(grant(row))
 }
+
+/// How many codes of `user_id` wait to be redeemed at `now`: the authorization endpoint stops
+/// issuing at `MAX_OUTSTANDING_PER_USER`, so a session looping over it fills nothing.
+pub async fn outstanding(db: &DatabaseConnection, user_id: &str, now: i64) -> Result<u64, DbErr> {
+    Codes::find()
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::UsedAt.is_null())
+        .filter(Column::ExpiresAt.gte(now))
+        .count(db)
+        .await
+}
+
+/// Codes one user may have waiting at once (a client redeems its code within a second; a
+/// browser with many tabs of many clients stays far below).
+pub const MAX_OUTSTANDING_PER_USER: u64 = 50;
 
 /// Removes codes that expired more than `KEPT_SECONDS` before `now`; how many.
 pub async fn sweep(db: &DatabaseConnection, now: i64) -> Result<u64, DbErr> {

@@ -6,8 +6,8 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, TransactionTrait,
 };
 
 use crate::db::oidc_refresh_token::{ActiveModel, Column, Entity as Tokens, Model};
@@ -73,6 +73,10 @@ fn row(
     }
 }
 
+/// Families one user may hold at one client at once (a browser or a device each); starting
+/// one more revokes the oldest, so a client looping over the code grant fills nothing.
+pub const MAX_FAMILIES_PER_CLIENT: usize = 20;
+
 /// Starts a family for `grant`: its first token, valid `lifetime` seconds (the family too).
 pub async fn start(
     db: &DatabaseConnection,
@@ -80,10 +84,59 @@ pub async fn start(
     now: i64,
     lifetime: i64,
 ) -> Result<String, DbErr> {
+    start_family(db, grant, &random_token()?, now, lifetime).await
+}
+
+/// Starts the family of the authorization code `code`: a second use of the code revokes it
+/// (`revoke_code_family`), as RFC 6749 §4.1.2 asks of what the first use issued.
+pub async fn start_for_code(
+    db: &DatabaseConnection,
+    grant: &RefreshGrant,
+    code: &str,
+    now: i64,
+    lifetime: i64,
+) -> Result<String, DbErr> {
+    start_family(db, grant, &code_family(code), now, lifetime).await
+}
+
+/// Revokes the family started by the code `code`, if any.
+pub async fn revoke_code_family(
+    db: &DatabaseConnection,
+    code: &str,
+    now: i64,
+) -> Result<(), DbErr> {
+    revoke_family(db, &code_family(code), now).await
+}
+
+/// A code's family id: a hash of the code's own hash, so neither the code nor its row's key
+/// can be read from it.
+fn code_family(code: &str) -> String {
+    hash(&format!("family:{}", hash(code)))
+}
+
+async fn start_family(
+    db: &DatabaseConnection,
+    grant: &RefreshGrant,
+    family: &str,
+    now: i64,
+    lifetime: i64,
+) -> Result<String, DbErr> {
+    let live = Tokens::find()
+        .filter(Column::UserId.eq(&grant.user_id))
+        .filter(Column::ClientId.eq(&grant.client_id))
+        .filter(Column::UsedAt.is_null())
+        .filter(Column::RevokedAt.is_null())
+        .filter(Column::FamilyExpiresAt.gte(now))
+        .order_by_asc(Column::FamilyExpiresAt)
+        .all(db)
+        .await?;
+    let over = (live.len() + 1).saturating_sub(MAX_FAMILIES_PER_CLIENT);
+    for oldest in live.iter().take(over) {
+        revoke_family(db, &oldest.family_id, now).await?;
+    }
     let token = random_token()?;
-    let family = random_token()?;
     let end = now.saturating_add(lifetime);
-    Tokens::insert(row(&token, &family, grant, end, end))
+    Tokens::insert(row(&token, family, grant, end, end))
         .exec(db)
         .await?;
     Ok(token)
@@ -158,7 +211,11 @@ pub async fn rotate(
 }
 
 /// Revokes every family of `user_id` (logout, disable, delete); how many tokens.
-pub async fn revoke_user(db: &DatabaseConnection, user_id: &str, now: i64) -> Result<u64, DbErr> {
+pub async fn revoke_user<C: ConnectionTrait>(
+    db: &C,
+    user_id: &str,
+    now: i64,
+) -> Result<u64, DbErr> {
     let done = Tokens::update_many()
         .col_expr(Column::RevokedAt, Expr::value(now))
         .filter(Column::UserId.eq(user_id))

@@ -120,6 +120,7 @@ impl Sessions<'_> {
             users::set_disabled(&txn, &user.id, Some(now)).await?;
         }
         users::revoke_tokens(&txn, user, now).await?;
+        crate::oidc_refresh::revoke_user(&txn, &user.id, now).await?;
         let events = [(Hook::UserLogout, users::hook_view(user, false))];
         let queued = self.enqueue(&txn, &user.id, &events).await?;
         txn.commit().await?;
@@ -142,6 +143,7 @@ impl Sessions<'_> {
         let txn = self.db.begin().await?;
         let events = [(Hook::UserLogout, users::hook_view(user, false))];
         let queued = self.enqueue(&txn, &user.id, &events).await?;
+        crate::oidc_refresh::revoke_user(&txn, &user.id, crate::tokens::now()).await?;
         users::delete(&txn, &user.id, crate::tokens::now()).await?;
         txn.commit().await?;
         self.user_cache.invalidate(&user.id);

@@ -102,9 +102,10 @@ impl Refusal {
 pub struct TokenStats {
     pub user_tokens_issued: AtomicU64,
     pub permission_tokens_issued: AtomicU64,
-    /// The OpenID Provider's tokens (exported once its endpoints issue them).
+    /// The OpenID Provider's tokens (its token endpoint's code and refresh grants).
     pub id_tokens_issued: AtomicU64,
     pub access_tokens_issued: AtomicU64,
+    pub refresh_tokens_issued: AtomicU64,
     refused: [AtomicU64; Refusal::ALL.len()],
     pub permission_cache: CacheStats,
     pub verified_cache: CacheStats,
@@ -124,6 +125,7 @@ impl TokenStats {
             &self.permission_tokens_issued,
             &self.id_tokens_issued,
             &self.access_tokens_issued,
+            &self.refresh_tokens_issued,
         ]
         .into_iter()
         .chain(&self.refused)

@@ -2,8 +2,9 @@
 //! explicitly, and only on a loopback listener (checked with the configuration).
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+
+use super::page::{self, escape};
 
 use crate::app::{App, SharedApp};
 use crate::http::{ApiError, Params, for_user, found};
@@ -19,40 +20,30 @@ fn target(app: &App, params: &Params) -> Result<String, ApiError> {
     Ok(app.flow().checked_next(params.get("next"))?)
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-/// The page's only style, allowed by its hash in the page's Content-Security-Policy.
-const STYLE: &str = "body{font-family:sans-serif;max-width:28em;margin:3em auto}\
-label{display:block;margin:.8em 0}input{width:100%;padding:.4em}\
-.warn{background:#fee;border:1px solid #c00;padding:.6em}";
-
-/// The page's policy: no scripts, nothing loaded, its one style by hash, never framed, and
-/// the form posting only here. The form's answer redirects to `next`, which browsers also
-/// check against `form-action`, so `next`'s origin is allowed too (it passed the allowlist).
+/// The form posts here; its answer redirects to `next`, which browsers also check against
+/// `form-action`, so `next`'s origin is allowed too (it passed the allowlist). When `next`
+/// resumes an OpenID authorization request, that redirects on to the client's `redirect_uri`,
+/// which browsers check too: its origin is allowed as well (the authorization endpoint only
+/// ever redirects to a registered one).
 fn content_security_policy(next: &str) -> String {
-    // The style never changes: its hash is computed once.
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let hash = HASH.get_or_init(|| {
-        use base64::Engine;
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, STYLE.as_bytes());
-        base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
-    });
-    let next_origin = url::Url::parse(next)
-        .ok()
-        .map(|u| u.origin())
-        .filter(url::Origin::is_tuple)
-        .map(|o| format!(" {}", o.ascii_serialization()))
-        .unwrap_or_default();
-    format!(
-        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'{next_origin}; \
-         frame-ancestors 'none'; base-uri 'none'"
-    )
+    let origin = |text: &str| {
+        url::Url::parse(text)
+            .ok()
+            .map(|u| u.origin())
+            .filter(url::Origin::is_tuple)
+            .map(|o| o.ascii_serialization())
+    };
+    let mut allowed = vec!["'self'".to_string()];
+    if let Ok(url) = url::Url::parse(next) {
+        allowed.extend(origin(next));
+        allowed.extend(
+            url.query_pairs()
+                .filter(|(k, _)| k == "redirect_uri")
+                .filter_map(|(_, v)| origin(&v)),
+        );
+    }
+    allowed.dedup();
+    page::content_security_policy(&allowed.join(" "))
 }
 
 pub async fn form(State(app): State<SharedApp>, params: Params) -> Result<Response, ApiError> {
@@ -60,7 +51,7 @@ pub async fn form(State(app): State<SharedApp>, params: Params) -> Result<Respon
     let html = format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>authhost dev login</title>
-<style>{STYLE}</style></head>
+<style>{style}</style></head>
 <body><h1>Dev login</h1>
 <p class="warn">Development only: anyone who can reach this form can log in as anyone.</p>
 <form method="post" action="{action}">
@@ -71,20 +62,9 @@ pub async fn form(State(app): State<SharedApp>, params: Params) -> Result<Respon
 </form></body></html>"#,
         action = escape(&format!("{}login/dev", app.config.server.prefix)),
         next = escape(&next),
+        style = page::STYLE,
     );
-    let mut r = (StatusCode::OK, html).into_response();
-    let headers = r.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(&next)) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
-    }
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    let (name, value) = crate::headers::NO_REFERRER;
-    headers.insert(name, value);
-    Ok(r)
+    Ok(page::html(html, &content_security_policy(&next)))
 }
 
 pub async fn submit(State(app): State<SharedApp>, params: Params) -> Result<Response, ApiError> {
@@ -119,8 +99,6 @@ pub async fn submit(State(app): State<SharedApp>, params: Params) -> Result<Resp
         }
         Err(e) => return Err(e.into()),
     };
-    Ok(for_user(
-        found(&merge_query_param(&next, "jwt", &token)),
-        &user.id,
-    ))
+    let redirect = app.flow().logged_in(&next, &user, &token);
+    Ok(for_user(super::login::respond(&app, redirect), &user.id))
 }

@@ -1,4 +1,5 @@
-//! RFC 8693 token exchange at `POST {prefix}token`: a user token in, the permission token of
+//! `POST {prefix}token`: the OpenID grants (`authorization_code`, `refresh_token`) go to
+//! `oidc::grants`; the rest of this module is RFC 8693 token exchange: a user token in, the permission token of
 //! one service out, the same one `authorize` gives (same plugin call, same token cache). Errors
 //! are RFC 6749 §5.2 JSON with status 400. Parameters are read from the form body only: a token
 //! in a query string ends up in logs. Delegation (`actor_token`) and `resource` are not
@@ -6,7 +7,7 @@
 //! service's provider plugin).
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
 use serde_json::json;
 
@@ -34,7 +35,7 @@ impl Refusal {
             Refusal::InvalidRequest(why) => ("invalid_request", why),
             Refusal::UnsupportedGrantType => (
                 "unsupported_grant_type",
-                format!("grant_type must be {GRANT_TYPE}"),
+                format!("grant_type must be {GRANT_TYPE}, authorization_code or refresh_token"),
             ),
             Refusal::InvalidGrant => (
                 "invalid_grant",
@@ -104,6 +105,7 @@ fn unsupported(params: &Params) -> Option<Refusal> {
 pub async fn token(
     State(app): State<SharedApp>,
     uri: Uri,
+    headers: HeaderMap,
     params: Params,
 ) -> Result<Response, ApiError> {
     if uri.query().is_some_and(|q| !q.is_empty()) {
@@ -116,8 +118,15 @@ pub async fn token(
         Ok(g) => g,
         Err(r) => return Ok(r.into_response()),
     };
-    if grant_type != GRANT_TYPE {
-        return Ok(Refusal::UnsupportedGrantType.into_response());
+    match grant_type {
+        GRANT_TYPE => {}
+        "authorization_code" => {
+            return super::oidc::grants::authorization_code(&app, &headers, &params).await;
+        }
+        "refresh_token" => {
+            return super::oidc::grants::refresh_token(&app, &headers, &params).await;
+        }
+        _ => return Ok(Refusal::UnsupportedGrantType.into_response()),
     }
     if let Some(refusal) = unsupported(&params) {
         return Ok(refusal.into_response());

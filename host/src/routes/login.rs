@@ -36,34 +36,67 @@ pub async fn callback(
     Ok(respond(&app, redirect))
 }
 
-/// A 302 to the redirect's location, setting or removing its binding cookie.
-fn respond(app: &App, redirect: Redirect) -> Response {
+/// A 302 to the redirect's location, setting or removing its binding cookie and setting the
+/// browser session after a login.
+pub(crate) fn respond(app: &App, redirect: Redirect) -> Response {
     let mut response = found(&redirect.location);
     if let Some(cookie) = redirect.binding.and_then(|b| set_cookie(app, &b)) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
+    if let Some(value) = redirect.session {
+        let session = Binding {
+            name: cookie_name(app).to_string(),
+            value,
+            max_age: app.tokens.user_token_seconds(),
+        };
+        if let Some(cookie) = cookie_header(app, &session, &app.session_cookie_path) {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+    }
     response
+}
+
+/// The browser session cookie's name on this host.
+pub(crate) fn cookie_name(app: &App) -> &'static str {
+    crate::login::session::cookie_name(secure(app))
+}
+
+fn secure(app: &App) -> bool {
+    app.config.server.external_address.starts_with("https://")
+}
+
+/// `Set-Cookie` removing the browser session.
+pub(crate) fn end_session_cookie(app: &App) -> Option<HeaderValue> {
+    let gone = Binding {
+        name: cookie_name(app).to_string(),
+        value: String::new(),
+        max_age: 0,
+    };
+    cookie_header(app, &gone, &app.session_cookie_path)
 }
 
 /// `Set-Cookie` for a binding: only sent back to the callback, never readable by scripts, sent
 /// on the upstream's top-level redirect back (Lax), `Secure` when the external address is
 /// https.
 fn set_cookie(app: &App, binding: &Binding) -> Option<HeaderValue> {
-    let secure = if app.config.server.external_address.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
+    cookie_header(app, binding, &app.login_cookie_path)
+}
+
+/// `Set-Cookie` for `cookie` under `path`: never readable by scripts, sent on top-level
+/// navigations from other sites (Lax: an upstream's redirect back, a client's redirect to the
+/// authorization endpoint), `Secure` when the external address is https.
+fn cookie_header(app: &App, cookie: &Binding, path: &str) -> Option<HeaderValue> {
+    let secure = if secure(app) { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{}={}; Path={}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-        binding.name, binding.value, app.login_cookie_path, binding.max_age,
+        "{}={}; Path={path}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        cookie.name, cookie.value, cookie.max_age,
     ))
     .ok()
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers, read as bytes: another
 /// cookie on this host with bytes that are not text must not hide the binding.
-fn request_cookie(headers: &HeaderMap, name: &str) -> Option<Vec<u8>> {
+pub(crate) fn request_cookie(headers: &HeaderMap, name: &str) -> Option<Vec<u8>> {
     headers
         .get_all(header::COOKIE)
         .iter()

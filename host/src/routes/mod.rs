@@ -8,7 +8,9 @@ mod exchange;
 mod hot_check;
 mod login;
 mod metadata;
+mod oidc;
 mod ops;
+mod page;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -65,6 +67,15 @@ fn table() -> Vec<(&'static str, MethodRouter<SharedApp>)> {
         ("login/{provider}", get(login::start)),
         ("oauth_callback", get(login::callback)),
         ("token", post(exchange::token)),
+        ("oidc/authorize", get(oidc::authorize::authorize)),
+        (
+            "oidc/userinfo",
+            get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo),
+        ),
+        (
+            "oidc/logout",
+            get(oidc::logout::logout).post(oidc::logout::logout),
+        ),
         ("/.well-known/jwks.json", get(ops::jwks)),
         ("/healthz", get(ops::healthz)),
         ("/readyz", get(ops::readyz)),

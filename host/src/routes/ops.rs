@@ -81,6 +81,13 @@ fn refresh(app: &App) {
         .absolute(issued(&stats.user_tokens_issued));
     counter!("authhost_tokens_issued_total", "kind" => "permission")
         .absolute(issued(&stats.permission_tokens_issued));
+    for (kind, n) in [
+        ("id", &stats.id_tokens_issued),
+        ("access", &stats.access_tokens_issued),
+        ("refresh", &stats.refresh_tokens_issued),
+    ] {
+        counter!("authhost_tokens_issued_total", "kind" => kind).absolute(issued(n));
+    }
     for (why, n) in stats.refusals() {
         counter!("authhost_tokens_refused_total", "reason" => why.label()).absolute(n);
     }

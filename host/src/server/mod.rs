@@ -92,6 +92,35 @@ pub async fn serve(app: SharedApp, listener: TcpListener, shutdown: impl Future<
 }
 
 /// Serves `app` on `listener` and, when `admin` is given (`server.admin_listen`), `/metrics`,
+/// Removes the OpenID Provider's spent and expired codes and refresh tokens every ten minutes
+/// (after they are kept long enough to recognise a replay), until `stop` changes or its sender
+/// is dropped. Every replica sweeps; the deletes are idempotent.
+async fn sweep_oidc_rows(app: SharedApp, mut stop: watch::Receiver<bool>) {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+    loop {
+        let now = crate::tokens::now();
+        let codes = crate::oidc_codes::sweep(&app.db, now).await;
+        let refresh = crate::oidc_refresh::sweep(&app.db, now).await;
+        match (codes, refresh) {
+            (Ok(c), Ok(r)) if c + r > 0 => {
+                tracing::debug!(codes = c, refresh_tokens = r, "expired OpenID rows removed");
+            }
+            (Ok(_), Ok(_)) => {}
+            (c, r) => {
+                let error = c.err().or(r.err()).map(|e| e.to_string());
+                tracing::warn!(
+                    error,
+                    "sweeping expired OpenID rows failed; tried again later"
+                );
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(EVERY) => {}
+            changed = stop.changed() => if changed.is_err() || *stop.borrow() { return },
+        }
+    }
+}
+
 /// `/healthz` and `/readyz` on `admin`, until `shutdown` resolves; returns when both are done.
 pub async fn serve_all(
     app: SharedApp,
@@ -102,6 +131,7 @@ pub async fn serve_all(
     // Hook events that failed their first delivery are retried in the background while the
     // server runs; the loop ends with it (its sender dropped).
     let (_hooks_running, hooks_stop) = watch::channel(false);
+    let hooks_stop_for_sweep = hooks_stop.clone();
     let hooks_app = app.clone();
     tokio::spawn(crate::hooks::run(
         app.db.clone(),
@@ -109,6 +139,7 @@ pub async fn serve_all(
         std::time::Duration::from_millis(app.config.plugins.hook_poll_ms),
         hooks_stop,
     ));
+    tokio::spawn(sweep_oidc_rows(app.clone(), hooks_stop_for_sweep));
     let Some(admin) = admin else {
         return serve(app, listener, shutdown).await;
     };

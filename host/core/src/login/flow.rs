@@ -19,7 +19,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::DatabaseConnection;
 
 use super::sealed::{OpenError, PendingLogin, Sealer};
+use super::session::BrowserSession;
 use super::{LoginError, UpstreamProfile, Upstreams};
+use crate::db::user::Model as User;
 use crate::redirects::{RedirectPolicy, merge_query_param};
 use crate::sessions::{SessionError, Sessions};
 use crate::tokens::now;
@@ -68,11 +70,13 @@ pub struct Binding {
     pub max_age: i64,
 }
 
-/// Where to send the browser, and the binding cookie to set or remove on the way.
+/// Where to send the browser, and the cookies to set on the way: the binding cookie to set or
+/// remove, and after a login the browser session (`super::session`, sealed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Redirect {
     pub location: String,
     pub binding: Option<Binding>,
+    pub session: Option<String>,
 }
 
 /// What the upstream sent back to `oauth_callback`.
@@ -96,6 +100,10 @@ pub struct Flow<'a> {
     /// Seals logins in progress into their cookies and opens them again.
     pub sealer: &'a Sealer,
     pub sessions: Sessions<'a>,
+    /// The OpenID Provider's authorization endpoint with its `?`: a login whose `next` starts
+    /// with it resumes an authorization request, which reads the browser session, so no user
+    /// token is put in that URL.
+    pub authorize_url: &'a str,
 }
 
 fn random(bytes: usize) -> Result<String, FlowError> {
@@ -113,6 +121,7 @@ fn fail(provider: &str, next: &str, error: &LoginError, binding: Option<Binding>
     Redirect {
         location: merge_query_param(next, "error", error.code()),
         binding,
+        session: None,
     }
 }
 
@@ -188,6 +197,7 @@ impl Flow<'_> {
                     value,
                     max_age: STATE_SECONDS,
                 }),
+                session: None,
             }),
             Err(e) => Ok(fail(provider, &login.next, &e, None)),
         }
@@ -229,19 +239,48 @@ impl Flow<'_> {
             max_age: 0,
         };
         Ok(match self.finish(&login, callback).await {
-            Ok(token) => Redirect {
-                location: merge_query_param(&login.next, "jwt", &token),
+            Ok((user, token)) => Redirect {
                 binding: Some(spent),
+                ..self.logged_in(&login.next, &user, &token)
             },
             Err(e) => fail(&login.provider, &login.next, &e, Some(spent)),
         })
+    }
+
+    /// Where a successful login of `user` (any upstream, the dev form) sends the browser:
+    /// `next` with the user token, or without it when `next` resumes an authorization request;
+    /// with the browser session either way.
+    pub fn logged_in(&self, next: &str, user: &User, token: &str) -> Redirect {
+        let lifetime = self.sessions.tokens.user_token_seconds();
+        let session = match BrowserSession::begin(user, now(), lifetime).seal(self.sealer) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                // The login itself succeeded; only the next client will ask again.
+                tracing::warn!(error = %e, "cannot seal the browser session");
+                None
+            }
+        };
+        let location = if self.resumes_authorization(next) {
+            next.to_string()
+        } else {
+            merge_query_param(next, "jwt", token)
+        };
+        Redirect {
+            location,
+            binding: None,
+            session,
+        }
+    }
+
+    fn resumes_authorization(&self, next: &str) -> bool {
+        !self.authorize_url.is_empty() && next.starts_with(self.authorize_url)
     }
 
     async fn finish(
         &self,
         row: &PendingLogin,
         callback: Callback<'_>,
-    ) -> Result<String, LoginError> {
+    ) -> Result<(User, String), LoginError> {
         if row.expires_at < now() {
             return Err(LoginError::Expired);
         }
@@ -274,15 +313,13 @@ impl Flow<'_> {
             avatar_url: profile.avatar_url.clone(),
             provider_id: format!("{}:{}", row.provider, profile.subject),
         };
-        let (_, token) = self
-            .sessions
+        self.sessions
             .complete_login(&login)
             .await
             .map_err(|e| match e {
                 SessionError::Disabled => LoginError::AccountDisabled,
                 e => LoginError::Server(e.to_string()),
-            })?;
-        Ok(token)
+            })
     }
 
     /// Among the verified e-mails, one that already has an account wins (a user who changed

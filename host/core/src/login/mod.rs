@@ -1,12 +1,14 @@
 //! Logging in through an upstream: Google and any OpenID Connect provider (`oidc`), GitHub
 //! (OAuth2 plus its REST API). The flow itself (start, callback, redirects) is in `flow`, the
-//! login in progress sealed into the browser's cookie in `sealed`; each upstream only turns a
-//! code into a verified profile.
+//! login in progress sealed into the browser's cookie in `sealed`, the browser's session at
+//! authhost (set by every login) in `session`; each upstream only turns a code into a verified
+//! profile.
 
 pub mod flow;
 mod github;
 mod oidc;
 pub mod sealed;
+pub mod session;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -12,6 +12,7 @@ use aws_lc_rs::aead::{AES_256_GCM_SIV, Aad, NONCE_LEN, Nonce, RandomizedNonceKey
 use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::KeyRing;
@@ -76,6 +77,28 @@ pub enum SealError {
     Seal,
 }
 
+/// What a sealed value is for. The purpose is authenticated with the value (as associated
+/// data), so a value sealed for one use never opens as another: a login cookie is not a
+/// browser session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A login in progress (the binding cookie). Its associated data is the header alone, as
+    /// before purposes existed, so logins started before an upgrade still finish.
+    Login,
+    /// The browser's session at authhost (`super::session`).
+    Session,
+}
+
+impl Purpose {
+    fn aad(self, header: &[u8]) -> Vec<u8> {
+        let label: &[u8] = match self {
+            Purpose::Login => b"",
+            Purpose::Session => b"authhost session",
+        };
+        [header, label].concat()
+    }
+}
+
 struct SealKey {
     tag: [u8; KEY_TAG_LEN],
     key: RandomizedNonceKey,
@@ -117,14 +140,25 @@ impl Sealer {
 
     /// The cookie value for `login`.
     pub fn seal(&self, login: &PendingLogin) -> Result<String, SealError> {
+        self.seal_for(Purpose::Login, login)
+    }
+
+    /// The login sealed in `value`, if one of this host's keys sealed it unchanged.
+    pub fn open(&self, value: &[u8]) -> Result<PendingLogin, OpenError> {
+        self.open_for(Purpose::Login, value)
+    }
+
+    /// `value` sealed for `purpose`: only `open_for` with the same purpose opens it.
+    pub fn seal_for<T: Serialize>(&self, purpose: Purpose, value: &T) -> Result<String, SealError> {
         let sealing = self.keys.first().ok_or(SealError::Seal)?;
         let mut header = Vec::with_capacity(HEADER_LEN);
         header.push(VERSION);
         header.extend_from_slice(&sealing.tag);
-        let mut data = serde_json::to_vec(login).map_err(|_| SealError::Seal)?;
+        let mut data = serde_json::to_vec(value).map_err(|_| SealError::Seal)?;
+        let aad = purpose.aad(&header);
         let nonce = sealing
             .key
-            .seal_in_place_append_tag(Aad::from(header.as_slice()), &mut data)
+            .seal_in_place_append_tag(Aad::from(aad.as_slice()), &mut data)
             .map_err(|_| SealError::Seal)?;
         let mut out = Vec::with_capacity(HEADER_LEN + NONCE_LEN + data.len());
         out.extend_from_slice(&header);
@@ -133,8 +167,13 @@ impl Sealer {
         Ok(URL_SAFE_NO_PAD.encode(out))
     }
 
-    /// The login sealed in `value`, if one of this host's keys sealed it unchanged.
-    pub fn open(&self, value: &[u8]) -> Result<PendingLogin, OpenError> {
+    /// What `seal_for` sealed for `purpose` in `value`, if one of this host's keys sealed it
+    /// unchanged.
+    pub fn open_for<T: DeserializeOwned>(
+        &self,
+        purpose: Purpose,
+        value: &[u8],
+    ) -> Result<T, OpenError> {
         if value.len() > MAX_SEALED_LEN {
             return Err(OpenError::Unreadable);
         }
@@ -154,7 +193,7 @@ impl Sealer {
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| OpenError::Unreadable)?;
         let plain = key
             .key
-            .open_in_place(nonce, Aad::from(&*head), sealed)
+            .open_in_place(nonce, Aad::from(purpose.aad(head).as_slice()), sealed)
             .map_err(|_| OpenError::Unreadable)?;
         serde_json::from_slice(plain).map_err(|_| OpenError::Unreadable)
     }
@@ -215,6 +254,27 @@ mod tests {
         for junk in [&b""[..], b"%%%", b"AAAA", &[b'A'; 5000][..]] {
             assert_eq!(sealer.open(junk), Err(OpenError::Unreadable));
         }
+    }
+
+    #[test]
+    fn a_value_sealed_for_one_purpose_does_not_open_for_another() {
+        crate::crypto::install();
+        let (private, _) = generate_pem_pair().expect("keygen");
+        let sealer = Sealer::new(&ring(&private, &[])).expect("sealer");
+        let as_login = sealer.seal(&login()).expect("seal");
+        let as_session = sealer.seal_for(Purpose::Session, &login()).expect("seal");
+        assert_eq!(
+            sealer.open_for::<PendingLogin>(Purpose::Session, as_login.as_bytes()),
+            Err(OpenError::Unreadable)
+        );
+        assert_eq!(
+            sealer.open(as_session.as_bytes()),
+            Err(OpenError::Unreadable)
+        );
+        assert_eq!(
+            sealer.open_for(Purpose::Session, as_session.as_bytes()),
+            Ok(login())
+        );
     }
 
     #[test]

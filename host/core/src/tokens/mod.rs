@@ -224,6 +224,18 @@ impl TokenService {
         &self.issuer
     }
 
+    /// How long a user token lives (`tokens.user_token_days`); a browser session and a refresh
+    /// token family live as long.
+    pub fn user_token_seconds(&self) -> i64 {
+        self.user_token_seconds
+    }
+
+    /// How long a permission token lives (`tokens.permission_token_seconds`); an OpenID access
+    /// token, which carries the same permissions, lives as long.
+    pub fn permission_token_seconds(&self) -> i64 {
+        self.permission_token_seconds
+    }
+
     /// Bytes held by the permission-token cache and the memory of verified tokens, by the
     /// caches' own weighing (tests, metrics).
     pub fn cache_bytes(&self) -> (u64, u64) {

@@ -6,9 +6,11 @@
 use aws_lc_rs::rand::SecureRandom;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Serialize;
+use jsonwebtoken::{Algorithm, Validation};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
-use super::{TokenError, TokenService, b64_json, now};
+use super::{MAX_TOKEN_LEN, TokenError, TokenService, b64_json, now};
 use crate::stats::bump;
 
 /// What an ID token says about the login, beyond `iss`, `iat` and `exp`.
@@ -45,6 +47,23 @@ pub struct AccessToken<'a> {
     /// The audience service's permissions (the same plugin call as `authorize`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<&'a serde_json::Value>,
+}
+
+/// An access token of this host, as `userinfo` reads it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccessClaims {
+    pub sub: String,
+    pub client_id: String,
+    pub scope: String,
+    pub iat: i64,
+}
+
+/// An ID token of this host given back as RP-initiated logout's `id_token_hint`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdTokenHint {
+    pub sub: String,
+    /// The client it was issued to (this host's ID tokens have one audience).
+    pub aud: String,
 }
 
 #[derive(Serialize)]
@@ -100,6 +119,52 @@ impl TokenService {
         let token = self.sign_typed("JWT", claims, lifetime_seconds, None)?;
         bump(&self.stats.id_tokens_issued);
         Ok(token)
+    }
+
+    /// An access token this host issued (RS256 with one of its private keys, `typ: at+jwt`, its
+    /// issuer, not expired). Revocation is the caller's check against the user.
+    pub fn verify_access_token(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        self.verify_own_rs256(token, "at+jwt", true)
+    }
+
+    /// An ID token this host issued, expired or not (OpenID Connect RP-Initiated Logout §2: a
+    /// hint is usually presented after its ID token expired).
+    pub fn verify_id_token_hint(&self, token: &str) -> Result<IdTokenHint, TokenError> {
+        self.verify_own_rs256(token, "JWT", false)
+    }
+
+    fn verify_own_rs256<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: &str,
+        check_exp: bool,
+    ) -> Result<T, TokenError> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != Algorithm::RS256 {
+            return Err(TokenError::WrongAlgorithm);
+        }
+        if header.typ.as_deref() != Some(typ) {
+            return Err(TokenError::NotAUserToken);
+        }
+        // Only keys this host signs with (or did, or will): not the published-only ones.
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.keys.private_key(kid))
+            .ok_or(TokenError::UnknownKey)?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[&self.issuer]);
+        validation.validate_aud = false;
+        validation.validate_exp = check_exp;
+        let required: &[&str] = if check_exp { &["exp", "iss"] } else { &["iss"] };
+        validation.required_spec_claims = required.iter().map(|s| s.to_string()).collect();
+        validation.leeway = super::VERIFY_LEEWAY_SECONDS.unsigned_abs();
+        jsonwebtoken::decode::<T>(token, &key.public.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| TokenError::from_jwt(&e))
     }
 
     /// An RFC 9068 access token for `claims`, valid for `lifetime_seconds`, with a fresh `jti`.
@@ -190,5 +255,56 @@ mod tests {
         assert_ne!(one["jti"], two["jti"]);
         // Not a user token: the user-token check refuses it.
         assert!(tokens.verify_user_token(&first).is_err());
+    }
+
+    #[test]
+    fn access_tokens_and_id_token_hints_verify_only_as_themselves() {
+        let tokens = crate::tokens::tests::service();
+        let access = tokens
+            .sign_access_token(
+                &AccessToken {
+                    sub: "u1",
+                    aud: "grafana",
+                    client_id: "grafana",
+                    scope: "openid email",
+                    permissions: None,
+                },
+                60,
+            )
+            .expect("signed");
+        let id = IdToken {
+            sub: "u1",
+            aud: "grafana",
+            auth_time: 1,
+            ..IdToken::default()
+        };
+        let id_token = tokens.sign_id_token(&id, 60).expect("signed");
+        let expired_id = tokens.sign_id_token(&id, -3600).expect("signed");
+        let claims = tokens.verify_access_token(&access).expect("verifies");
+        assert_eq!(
+            (claims.sub.as_str(), claims.scope.as_str()),
+            ("u1", "openid email")
+        );
+        assert_eq!(
+            tokens.verify_access_token(&id_token).map(|c| c.sub),
+            Err(TokenError::NotAUserToken)
+        );
+        let user_token = tokens.mint_user_token("u1", None, None).expect("minted");
+        assert!(tokens.verify_access_token(&user_token).is_err());
+        assert!(tokens.verify_id_token_hint(&user_token).is_err());
+        assert!(tokens.verify_id_token_hint(&access).is_err());
+        // A hint is usually presented after its token expired.
+        assert_eq!(
+            tokens.verify_id_token_hint(&expired_id).map(|h| h.aud),
+            Ok("grafana".to_string())
+        );
+        // One signature character changed, well inside the signature.
+        let at = access.len() - 20;
+        let swapped = if &access[at..=at] == "A" { "B" } else { "A" };
+        let forged = format!("{}{swapped}{}", &access[..at], &access[at + 1..]);
+        assert_eq!(
+            tokens.verify_access_token(&forged).map(|c| c.sub),
+            Err(TokenError::BadSignature)
+        );
     }
 }
