@@ -588,3 +588,63 @@ async fn discovery_names_every_required_field_at_the_issuers_path() {
     assert_eq!(rfc8414, doc, "one document at both places");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_the_session_the_codes_and_the_refresh_families() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = authhost_tests::TestDb::new(dir.path()).await;
+    let replica = || {
+        TestServer::start_with(Options {
+            extra_toml: CLIENTS.into(),
+            db: Some(db.clone()),
+            ..Options::default()
+        })
+    };
+    let (a, b) = (replica().await, replica().await);
+    let client = browser();
+    // Logged in on a; the browser's session works on b (one address behind a load balancer).
+    let from_a = log_in_and_authorize(&a, &client, &authorize_path(""), "gus@example.org").await;
+    let r = get(&client, &b.url(&authorize_path(""))).await;
+    let from_b = code_of(&location(&r), SPA_CB);
+    // A code issued by a is redeemed at b, and b's at a; each only once across both (the
+    // second use revokes the family of the first: a's code is used up for that).
+    let (status, _) = redeem(&b, &code_of(&from_a, SPA_CB)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = redeem(&a, &code_of(&from_a, SPA_CB)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, tokens) = redeem(&a, &from_b).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    // A refresh token from a rotates at b; replayed at a, the family is revoked on both.
+    let first = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string();
+    let rotate = |s: &TestServer, token: String| {
+        let url = s.url("token");
+        let http = s.client.clone();
+        async move {
+            http.post(url)
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", "spa"),
+                    ("refresh_token", token.as_str()),
+                ])
+                .send()
+                .await
+                .expect("refresh")
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    };
+    let second = rotate(&b, first.clone()).await;
+    let second = second["refresh_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("rotated: {second}"))
+        .to_string();
+    assert_eq!(rotate(&a, first).await["error"], "invalid_grant");
+    assert_eq!(rotate(&b, second).await["error"], "invalid_grant");
+    a.stop_keep_db().await;
+    b.stop_keep_db().await;
+    db.drop_database().await;
+}
