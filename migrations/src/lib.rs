@@ -14,6 +14,7 @@ mod m20261130_000006_deleted_users;
 mod m20261203_000007_drop_login_states;
 mod m20261204_000008_oidc_codes;
 mod m20261204_000009_oidc_refresh_tokens;
+mod m20261204_000010_oidc_code_reuse;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000007_drop_login_states::Migration),
             Box::new(m20261204_000008_oidc_codes::Migration),
             Box::new(m20261204_000009_oidc_refresh_tokens::Migration),
+            Box::new(m20261204_000010_oidc_code_reuse::Migration),
         ]
     }
 }

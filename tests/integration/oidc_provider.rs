@@ -24,6 +24,10 @@ post_logout_redirect_uris = ["https://app.example.org/bye"]
 [clients.backend]
 redirect_uris = ["https://backend.example.org/cb"]
 secret = "backend-secret"
+[clients.legacy]
+redirect_uris = ["https://legacy.example.org/cb"]
+secret = "a b&c:d%"
+require_pkce = false
 "#;
 
 async fn server() -> TestServer {
@@ -172,6 +176,15 @@ async fn the_code_flow_logs_in_once_and_hands_out_standard_tokens() {
     let expected = s.authorize(&user_token, "example").await;
     assert_eq!(claims["permissions"], expected["permissions"]);
     assert!(claims["permissions"].is_object());
+    // As a service verifies it (examples/verify-client): JWKS, typ, issuer, audience.
+    verify_client::init();
+    let keys = verify_client::fetch_jwks(&s.base).await.expect("jwks");
+    let verified = verify_client::verify_access_token(access, &keys, ISSUER, "example")
+        .expect("a valid access token for example");
+    assert_eq!(verified["permissions"], expected["permissions"]);
+    assert!(verify_client::verify_access_token(access, &keys, ISSUER, "example2").is_err());
+    let id_token = tokens["id_token"].as_str().expect("id token");
+    assert!(verify_client::verify_access_token(id_token, &keys, ISSUER, "spa").is_err());
 
     let info: Value = client
         .get(s.url("oidc/userinfo"))
@@ -647,4 +660,182 @@ async fn two_replicas_share_the_session_the_codes_and_the_refresh_families() {
     a.stop_keep_db().await;
     b.stop_keep_db().await;
     db.drop_database().await;
+}
+
+/// A user logged in on `client` (a browser) through the spa's request: its first code.
+async fn logged_in(s: &TestServer, client: &reqwest::Client, email: &str) -> String {
+    let first = log_in_and_authorize(s, client, &authorize_path(""), email).await;
+    code_of(&first, SPA_CB)
+}
+
+#[tokio::test]
+async fn a_login_that_fails_while_resuming_reaches_the_client_as_an_error() {
+    let s = server().await;
+    // A disabled account: the dev login fails, and the resumed request tells the client.
+    let token = s.dev_login("hal@example.org", "Hal").await;
+    assert!(s.authenticated(&token).await);
+    let id = authhost_tests::md5_hex("hal@example.org");
+    let user = authhost::users::get(&s.app.db, &id)
+        .await
+        .expect("db")
+        .expect("user");
+    s.app.sessions().disable(&user).await.expect("disable");
+    let client = browser();
+    let r = get(&client, &s.url(&authorize_path(""))).await;
+    let resume = query_param(&location(&r), "next");
+    let r = client
+        .post(s.url("login/dev"))
+        .form(&[("email", "hal@example.org"), ("next", resume.as_str())])
+        .send()
+        .await
+        .expect("dev login");
+    let back = location(&r);
+    assert_eq!(
+        try_query_param(&back, "error").as_deref(),
+        Some("account_disabled")
+    );
+    let r = get(&client, &s.on(&back)).await;
+    let to = location(&r);
+    assert!(
+        to.starts_with(SPA_CB),
+        "to the client, not to another login: {to}"
+    );
+    let q = query_params(&to);
+    assert_eq!(q.get("error").map(String::as_str), Some("access_denied"));
+    assert_eq!(q.get("state").map(String::as_str), Some("st-1"));
+    assert!(!q.contains_key("code"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn grants_refuse_what_changed_since_the_code_and_what_is_malformed() {
+    let s = server().await;
+    let client = browser();
+    // A user who logged out after the code was issued gets no tokens for it.
+    let code = logged_in(&s, &client, "ivy@example.org").await;
+    let token = s.dev_login("ivy@example.org", "Ivy").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    s.get_json(&format!("logout?jwt={token}")).await;
+    let (status, body) = redeem(&s, &code).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    // Parameters given twice are refused before anything is looked at.
+    let (status, body) = token_request(
+        &s,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", "spa"),
+            ("code", "x"),
+            ("code", "y"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_without_pkce_cannot_add_a_verifier_and_its_secret_is_form_encoded() {
+    let s = server().await;
+    let client = browser();
+    logged_in(&s, &client, "jo@example.org").await;
+    let path = format!(
+        "oidc/authorize?response_type=code&client_id=legacy&redirect_uri={}&scope=email&state=st-1",
+        url_encode("https://legacy.example.org/cb")
+    );
+    let codes: Vec<String> = {
+        let mut v = Vec::new();
+        for _ in 0..2 {
+            let r = get(&client, &s.url(&path)).await;
+            v.push(code_of(&location(&r), "https://legacy.example.org/cb"));
+        }
+        v
+    };
+    // RFC 6749 §2.3.1: id and secret form-encoded, then Basic.
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode("legacy:a+b%26c%3Ad%25");
+    let send = |code: String, verifier: Option<&'static str>| {
+        let mut form = vec![
+            ("grant_type", "authorization_code".to_string()),
+            ("code", code),
+            ("redirect_uri", "https://legacy.example.org/cb".to_string()),
+        ];
+        if let Some(v) = verifier {
+            form.push(("code_verifier", v.to_string()));
+        }
+        s.client
+            .post(s.url("token"))
+            .header("authorization", format!("Basic {basic}"))
+            .form(&form)
+            .send()
+    };
+    let r = send(codes[0].clone(), Some(VERIFIER))
+        .await
+        .expect("request");
+    assert_eq!(
+        r.status(),
+        StatusCode::BAD_REQUEST,
+        "a verifier for a code without challenge"
+    );
+    let r = send(codes[1].clone(), None).await.expect("request");
+    assert_eq!(r.status(), StatusCode::OK);
+    let tokens: Value = r.json().await.expect("json");
+    assert!(
+        tokens.get("id_token").is_none(),
+        "no openid scope, no ID token"
+    );
+    let r = s
+        .client
+        .get(s.url("oidc/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().expect("access"))
+        .send()
+        .await
+        .expect("userinfo");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "userinfo needs openid");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_has_at_most_fifty_codes_waiting() {
+    let s = server().await;
+    let client = browser();
+    logged_in(&s, &client, "kai@example.org").await;
+    for _ in 1..50 {
+        let r = get(&client, &s.url(&authorize_path(""))).await;
+        code_of(&location(&r), SPA_CB);
+    }
+    let r = get(&client, &s.url(&authorize_path(""))).await;
+    let to = location(&r);
+    assert_eq!(
+        try_query_param(&to, "error").as_deref(),
+        Some("temporarily_unavailable")
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_logout_hint_without_the_users_session_revokes_nothing() {
+    let s = server().await;
+    let client = browser();
+    let code = logged_in(&s, &client, "lea@example.org").await;
+    let (_, tokens) = redeem(&s, &code).await;
+    let id_token = tokens["id_token"].as_str().expect("id token");
+    let user_token = s.dev_login("lea@example.org", "Lea").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // Another browser (no session) follows a link with the hint: nothing is revoked.
+    let r = get(
+        &browser(),
+        &s.url(&format!("oidc/logout?id_token_hint={id_token}")),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["logged_out"], false);
+    assert!(s.authenticated(&user_token).await);
+    s.stop().await;
 }

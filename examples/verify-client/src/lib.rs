@@ -92,17 +92,23 @@ pub async fn fetch_jwks(origin: &str) -> Result<JwkSet, String> {
     .await
 }
 
-/// The claims of a valid permission token for `service` issued by `issuer`.
-pub fn verify(token: &str, keys: &JwkSet, issuer: &str, service: &str) -> Result<Value, String> {
+/// The key of the JWKS that signed `token` (RS256 only, found by `kid`), and the token's header.
+fn signing_key(token: &str, keys: &JwkSet) -> Result<(jsonwebtoken::Header, DecodingKey), String> {
     let header = jsonwebtoken::decode_header(token).map_err(|e| format!("malformed token: {e}"))?;
     if header.alg != Algorithm::RS256 {
         return Err(format!("refusing algorithm {:?}", header.alg));
     }
-    let kid = header.kid.ok_or("token without kid")?;
+    let kid = header.kid.clone().ok_or("token without kid")?;
     let jwk = keys
         .find(&kid)
         .ok_or_else(|| format!("unknown kid {kid}: refetch the JWKS"))?;
     let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("unusable key {kid}: {e}"))?;
+    Ok((header, key))
+}
+
+/// The claims of a valid permission token for `service` issued by `issuer`.
+pub fn verify(token: &str, keys: &JwkSet, issuer: &str, service: &str) -> Result<Value, String> {
+    let (_, key) = signing_key(token, keys)?;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_required_spec_claims(&["exp", "iss"]);
     validation.set_issuer(&[issuer]);
@@ -117,4 +123,27 @@ pub fn verify(token: &str, keys: &JwkSet, issuer: &str, service: &str) -> Result
         ));
     }
     Ok(claims)
+}
+
+/// The claims of a valid OpenID Provider access token (RFC 9068) for `audience` (a service
+/// alias, or the client id of a client without one) issued by `issuer`: header `typ: at+jwt`
+/// (so that no ID token or other JWT of the host passes), RS256, `iss`, `aud`, `exp`. Its
+/// `permissions` are then the service's.
+pub fn verify_access_token(
+    token: &str,
+    keys: &JwkSet,
+    issuer: &str,
+    audience: &str,
+) -> Result<Value, String> {
+    let (header, key) = signing_key(token, keys)?;
+    if header.typ.as_deref() != Some("at+jwt") {
+        return Err(format!("not an access token (typ {:?})", header.typ));
+    }
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| format!("invalid token: {e}"))
 }

@@ -104,6 +104,7 @@ pub async fn issue(db: &DatabaseConnection, grant: &Grant, now: i64) -> Result<S
         auth_time: Set(grant.auth_time),
         expires_at: Set(now.saturating_add(CODE_SECONDS)),
         used_at: Set(None),
+        reused_at: Set(None),
     };
     Codes::insert(row).exec(db).await?;
     Ok(code)
@@ -132,6 +133,11 @@ pub async fn redeem(
         .exec(db)
         .await?;
     if row.used_at.is_some() || used.rows_affected == 0 {
+        Codes::update_many()
+            .col_expr(Column::ReusedAt, Expr::value(now))
+            .filter(Column::CodeHash.eq(hash(code)))
+            .exec(db)
+            .await?;
         return Err(RedeemError::Reused(Box::new(grant(row))));
     }
     if row.expires_at < now {
@@ -150,6 +156,16 @@ pub async fn redeem(
             .map_err(|_| RedeemError::BadVerifier)?;
     }
     Ok(grant(row))
+}
+
+/// Whether `code` was presented again after its first use. The first use asks after starting
+/// its refresh-token family: a replay that came between its redemption and that start found no
+/// family to revoke, so the first use revokes it (RFC 6749 §4.1.2).
+pub async fn was_reused(db: &DatabaseConnection, code: &str) -> Result<bool, DbErr> {
+    Ok(Codes::find_by_id(hash(code))
+        .one(db)
+        .await?
+        .is_some_and(|row| row.reused_at.is_some()))
 }
 
 /// How many codes of `user_id` wait to be redeemed at `now`: the authorization endpoint stops

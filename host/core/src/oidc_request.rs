@@ -14,8 +14,17 @@ pub const SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 /// The parameter authhost adds when it sends the browser to log in again (`prompt=login`, a
 /// session older than `max_age`): the login that resumes the request must be after this time.
-/// A client setting it only asks for a fresher login than it would get.
+/// A value in the future counts as now (no endless logins); with `prompt=login` in the same
+/// request it is ignored (the request is not a resumed one). Like every parameter of an
+/// authorization request it is not integrity-protected: whoever writes the URL could as well
+/// leave out `max_age`, so a client that needs a fresh login checks the ID token's `auth_time`
+/// (OpenID Connect Core §3.1.2.1).
 pub const LOGIN_AFTER: &str = "authhost_login_after";
+
+/// The parameter a login that failed while resuming a request adds to it (`login::flow`'s
+/// `error=`): the request then answers the client with the failure instead of starting another
+/// login.
+pub const LOGIN_ERROR: &str = "error";
 
 /// The longest `state` and `nonce` accepted (both travel back in URLs and tokens).
 pub const MAX_STATE_LEN: usize = 1024;
@@ -60,9 +69,9 @@ impl AuthRequest {
     /// Whether a session that logged in at `auth_time` is fresh enough for this request.
     pub fn accepts_login_at(&self, auth_time: i64, now: i64) -> bool {
         match (self.prompt, self.login_after, self.max_age) {
-            // Sent to log in again: only that login counts.
-            (_, Some(after), _) => auth_time >= after,
-            (Prompt::Login, None, _) => false,
+            (Prompt::Login, _, _) => false,
+            // Sent to log in again: only a login since counts, however long it took.
+            (_, Some(after), _) => auth_time >= after.min(now),
             (_, None, Some(max_age)) => now.saturating_sub(auth_time) <= max_age,
             (_, None, None) => true,
         }
@@ -133,7 +142,10 @@ pub fn parse(
         )));
     }
     // From here on the client is known and its redirect URI registered: errors go back to it.
-    let state = single(pairs, "state").ok().flatten();
+    let (state, state_twice) = match single(pairs, "state") {
+        Ok(s) => (s, false),
+        Err(_) => (None, true),
+    };
     let refuse = |error: &'static str, description: String| {
         RequestError::Redirect(Refusal {
             redirect_uri: redirect_uri.to_string(),
@@ -145,6 +157,9 @@ pub fn parse(
         })
     };
     let invalid = |d: String| refuse("invalid_request", d);
+    if state_twice {
+        return Err(invalid("state is given more than once".into()));
+    }
     if state.is_some_and(|s| s.len() > MAX_STATE_LEN) {
         return Err(invalid(format!(
             "state must be at most {MAX_STATE_LEN} bytes"

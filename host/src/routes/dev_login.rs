@@ -23,9 +23,9 @@ fn target(app: &App, params: &Params) -> Result<String, ApiError> {
 /// The form posts here; its answer redirects to `next`, which browsers also check against
 /// `form-action`, so `next`'s origin is allowed too (it passed the allowlist). When `next`
 /// resumes an OpenID authorization request, that redirects on to the client's `redirect_uri`,
-/// which browsers check too: its origin is allowed as well (the authorization endpoint only
-/// ever redirects to a registered one).
-fn content_security_policy(next: &str) -> String {
+/// which browsers check too: its origin is allowed as well, when it is one the client
+/// registered (the only kind the authorization endpoint redirects to).
+fn content_security_policy(app: &App, next: &str) -> String {
     let origin = |text: &str| {
         url::Url::parse(text)
             .ok()
@@ -34,13 +34,21 @@ fn content_security_policy(next: &str) -> String {
             .map(|o| o.ascii_serialization())
     };
     let mut allowed = vec!["'self'".to_string()];
-    if let Ok(url) = url::Url::parse(next) {
-        allowed.extend(origin(next));
-        allowed.extend(
-            url.query_pairs()
-                .filter(|(k, _)| k == "redirect_uri")
-                .filter_map(|(_, v)| origin(&v)),
-        );
+    allowed.extend(origin(next));
+    let resumed = app
+        .flow()
+        .resumes_authorization(next)
+        .then(|| url::Url::parse(&app.oidc_authorize_url).and_then(|u| u.join(next)))
+        .and_then(Result::ok);
+    if let Some(url) = resumed {
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        let registered = get("client_id")
+            .and_then(|id| app.config.clients.get(id))
+            .zip(get("redirect_uri"))
+            .filter(|(client, uri)| client.redirect_uris.contains(uri))
+            .and_then(|(_, uri)| origin(uri));
+        allowed.extend(registered);
     }
     allowed.dedup();
     page::content_security_policy(&allowed.join(" "))
@@ -64,7 +72,7 @@ pub async fn form(State(app): State<SharedApp>, params: Params) -> Result<Respon
         next = escape(&next),
         style = page::STYLE,
     );
-    Ok(page::html(html, &content_security_policy(&next)))
+    Ok(page::html(html, &content_security_policy(&app, &next)))
 }
 
 pub async fn submit(State(app): State<SharedApp>, params: Params) -> Result<Response, ApiError> {

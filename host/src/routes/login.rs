@@ -49,7 +49,7 @@ pub(crate) fn respond(app: &App, redirect: Redirect) -> Response {
             value,
             max_age: app.tokens.user_token_seconds(),
         };
-        if let Some(cookie) = cookie_header(app, &session, &app.session_cookie_path) {
+        if let Some(cookie) = cookie_header(app, &session, session_path(app)) {
             response.headers_mut().append(header::SET_COOKIE, cookie);
         }
     }
@@ -72,7 +72,17 @@ pub(crate) fn end_session_cookie(app: &App) -> Option<HeaderValue> {
         value: String::new(),
         max_age: 0,
     };
-    cookie_header(app, &gone, &app.session_cookie_path)
+    cookie_header(app, &gone, session_path(app))
+}
+
+/// The session cookie's `Path`: over https `/`, as its `__Host-` prefix requires (so that no
+/// other host of the domain can plant one); over plain http the provider's pages.
+fn session_path(app: &App) -> &str {
+    if secure(app) {
+        "/"
+    } else {
+        &app.session_cookie_path
+    }
 }
 
 /// `Set-Cookie` for a binding: only sent back to the callback, never readable by scripts, sent

@@ -91,7 +91,6 @@ pub async fn serve(app: SharedApp, listener: TcpListener, shutdown: impl Future<
     serve_service_with(service, limits, connection_limits, listener, shutdown).await;
 }
 
-/// Serves `app` on `listener` and, when `admin` is given (`server.admin_listen`), `/metrics`,
 /// Removes the OpenID Provider's spent and expired codes and refresh tokens every ten minutes
 /// (after they are kept long enough to recognise a replay), until `stop` changes or its sender
 /// is dropped. Every replica sweeps; the deletes are idempotent.
@@ -121,6 +120,7 @@ async fn sweep_oidc_rows(app: SharedApp, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// Serves `app` on `listener` and, when `admin` is given (`server.admin_listen`), `/metrics`,
 /// `/healthz` and `/readyz` on `admin`, until `shutdown` resolves; returns when both are done.
 pub async fn serve_all(
     app: SharedApp,

@@ -18,6 +18,8 @@ pub struct Model {
     pub auth_time: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
+    /// When the code was presented again after its first use (migration 000010).
+    pub reused_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

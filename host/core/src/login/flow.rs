@@ -272,8 +272,20 @@ impl Flow<'_> {
         }
     }
 
-    fn resumes_authorization(&self, next: &str) -> bool {
-        !self.authorize_url.is_empty() && next.starts_with(self.authorize_url)
+    /// Whether `next` (absolute, or a path on this host) is the authorization endpoint.
+    pub fn resumes_authorization(&self, next: &str) -> bool {
+        if self.authorize_url.is_empty() {
+            return false;
+        }
+        if next.starts_with(self.authorize_url) {
+            return true;
+        }
+        // A path on this host (the allowlist resolves those against the external address).
+        next.starts_with('/')
+            && !next.starts_with("//")
+            && url::Url::parse(self.authorize_url)
+                .and_then(|own| own.join(next))
+                .is_ok_and(|joined| joined.as_str().starts_with(self.authorize_url))
     }
 
     async fn finish(

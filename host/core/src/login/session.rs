@@ -15,11 +15,11 @@ use crate::db::user::Model as User;
 use crate::stats::Refusal;
 use crate::users;
 
-/// The cookie's name; over https it carries the `__Secure-` prefix (no plain-http page and no
-/// script can set one).
+/// The cookie's name; over https it carries the `__Host-` prefix: only this host, over https,
+/// with `Path=/`, can set it (no plain-http page and no sibling subdomain can plant a session).
 pub fn cookie_name(secure: bool) -> &'static str {
     if secure {
-        "__Secure-authhost_session"
+        "__Host-authhost_session"
     } else {
         "authhost_session"
     }

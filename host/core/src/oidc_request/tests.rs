@@ -164,7 +164,10 @@ fn prompt_and_max_age_decide_whether_a_session_is_fresh_enough() {
     assert!(parsed(&[("max_age", "60")]).accepts_login_at(now - 60, now));
     assert!(!parsed(&[("max_age", "60")]).accepts_login_at(now - 61, now));
     // Back from the login it was sent to: that login counts, however long it took.
-    let resumed = parsed(&[("prompt", "login"), ("max_age", "0"), (LOGIN_AFTER, "9000")]);
+    let resumed = parsed(&[("max_age", "0"), (LOGIN_AFTER, "9000")]);
     assert!(resumed.accepts_login_at(9_000, now));
     assert!(!resumed.accepts_login_at(8_999, now));
+    // prompt=login is never satisfied by a marker the URL brings along; a future marker is now.
+    assert!(!parsed(&[("prompt", "login"), (LOGIN_AFTER, "0")]).accepts_login_at(now, now));
+    assert!(parsed(&[(LOGIN_AFTER, "99999999999")]).accepts_login_at(now, now));
 }

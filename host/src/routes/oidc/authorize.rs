@@ -13,7 +13,9 @@ use crate::app::{App, SharedApp};
 use crate::http::{ApiError, Params, for_user, found};
 use crate::login::flow::MAX_NEXT_LEN;
 use crate::oidc_codes::{self, Grant, MAX_OUTSTANDING_PER_USER};
-use crate::oidc_request::{self, AuthRequest, LOGIN_AFTER, Prompt, Refusal, RequestError};
+use crate::oidc_request::{
+    self, AuthRequest, LOGIN_AFTER, LOGIN_ERROR, Prompt, Refusal, RequestError,
+};
 use crate::tokens::now;
 use crate::user_cache::CachedUser;
 
@@ -34,6 +36,20 @@ pub async fn authorize(
         }
         Err(RequestError::Redirect(refusal)) => return back_to_client(&app, &refusal),
     };
+    // A login this request sent the browser to failed (`login::flow` adds `error`): the
+    // client hears of it, rather than the browser being sent to log in again and again.
+    if let Some(failure) = params.get(LOGIN_ERROR) {
+        let (error, description) = login_failure(failure);
+        return back_to_client(
+            &app,
+            &Refusal {
+                redirect_uri: request.redirect_uri.clone(),
+                state: request.state.clone(),
+                error,
+                description,
+            },
+        );
+    }
     let now = now();
     let session = session_user(&app, &headers, now).await?;
     if let Some((user, session)) = &session
@@ -87,7 +103,7 @@ fn resume_url(app: &App, params: &Params, request: &AuthRequest, now: i64) -> St
         || request.login_after.is_some();
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (k, v) in params.pairs() {
-        if k != "prompt" && k != LOGIN_AFTER {
+        if k != "prompt" && k != LOGIN_AFTER && k != LOGIN_ERROR {
             query.append_pair(k, v);
         }
     }
@@ -134,6 +150,22 @@ async fn issue_code(
     params.push(("iss", app.tokens.issuer()));
     let location = with_query(&request.redirect_uri, &params)?;
     Ok(for_user(found(&location), &user.id))
+}
+
+/// The OAuth error for a login that failed with `code` (`LoginError::code`): the user or the
+/// account was refused, or the upstream (or authhost) could not finish it.
+fn login_failure(code: &str) -> (&'static str, String) {
+    let code: String = code
+        .chars()
+        .take(40)
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let error = match code.as_str() {
+        "access_denied" | "account_disabled" | "unverified_email" => "access_denied",
+        "upstream_timeout" => "temporarily_unavailable",
+        _ => "server_error",
+    };
+    (error, format!("the login at authhost failed: {code}"))
 }
 
 /// An error for the client at its registered redirect URI (RFC 6749 §4.1.2.1, RFC 9207).

@@ -44,10 +44,12 @@ fn basic(headers: &HeaderMap) -> Option<Result<(String, String), ()>> {
             .ok()?;
         let text = String::from_utf8(raw).ok()?;
         let (id, secret) = text.split_once(':')?;
+        // The form encoding of RFC 6749 §2.3.1: `+` is a space, then percent-decoding.
         let unescape = |s: &str| {
-            form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8()
+                .ok()
+                .map(|v| v.into_owned())
         };
         Some((unescape(id)?, unescape(secret)?))
     };
@@ -85,7 +87,8 @@ pub fn authenticate<'a>(
                     "client_id differs from the Basic credentials",
                 ));
             }
-            (id, Some(secret))
+            // `id:` with nothing after it: a public client using the Basic form.
+            (id, Some(secret).filter(|s| !s.is_empty()))
         }
         None => match body_id {
             Some(id) => (id.to_string(), body_secret.map(str::to_string)),

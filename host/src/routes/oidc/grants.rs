@@ -72,11 +72,35 @@ async fn grant_user(
     Ok(user.filter(|u| users::token_refusal(&u.user, Some(auth_time)).is_none()))
 }
 
+/// A parameter given twice (RFC 6749 §3.2: "MUST NOT be included more than once").
+fn repeated(params: &Params) -> Option<Response> {
+    const READ: [&str; 8] = [
+        "grant_type",
+        "client_id",
+        "client_secret",
+        "code",
+        "redirect_uri",
+        "code_verifier",
+        "refresh_token",
+        "scope",
+    ];
+    let name = READ.iter().find(|n| params.get_all(n).count() > 1)?;
+    count_refusal("invalid_request");
+    Some(oauth_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        &format!("{name} is given more than once"),
+    ))
+}
+
 pub async fn authorization_code(
     app: &SharedApp,
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Response, ApiError> {
+    if let Some(refusal) = repeated(params) {
+        return Ok(refusal);
+    }
     let client = match authenticate(app, headers, params) {
         Ok(c) => c,
         Err(refusal) => return Ok(*refusal),
@@ -129,7 +153,13 @@ pub async fn authorization_code(
             auth_time: grant.auth_time,
         };
         let lifetime = app.tokens.user_token_seconds();
-        Some(oidc_refresh::start_for_code(&app.db, &family, code, now, lifetime).await?)
+        let token = oidc_refresh::start_for_code(&app.db, &family, code, now, lifetime).await?;
+        // A replay between the redemption and this start found no family to revoke.
+        if oidc_codes::was_reused(&app.db, code).await? {
+            oidc_refresh::revoke_code_family(&app.db, code, now).await?;
+            return Ok(invalid_grant("code_reused", "code already used"));
+        }
+        Some(token)
     } else {
         None
     };
@@ -149,6 +179,9 @@ pub async fn refresh_token(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Response, ApiError> {
+    if let Some(refusal) = repeated(params) {
+        return Ok(refusal);
+    }
     let client = match authenticate(app, headers, params) {
         Ok(c) => c,
         Err(refusal) => return Ok(*refusal),

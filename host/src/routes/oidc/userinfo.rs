@@ -48,6 +48,19 @@ pub async fn userinfo(
             )));
         }
     };
+    if !claims.scope.split(' ').any(|s| s == "openid") {
+        // OpenID Connect Core §5.3: userinfo serves OpenID requests only.
+        let mut r = oauth_error(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "this access token was not granted the openid scope",
+        );
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"insufficient_scope\", scope=\"openid\""),
+        );
+        return Ok(r);
+    }
     let Some(user) = app.user_cache.get(&app.db, &claims.sub).await? else {
         return Ok(invalid_token("the user no longer exists"));
     };
