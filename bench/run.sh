@@ -9,6 +9,8 @@
 #   BENCH_NAME=after-x ...            # results file name (default: the date)
 #   BENCH_SKIP_PYTHON=1 ...           # skip the Python bridge rows (bench/python-bridge.sh,
 #                                     # which needs python3-dev; results in <name>-python-bridge.md)
+#   BENCH_SKIP_OIDC=1 ...             # skip the OpenID token endpoint rows (bench/oidc.sh;
+#                                     # results in <name>-oidc.md)
 #
 # Installs what it needs: wrk (Debian), and a venv in bench/.venv with the original's pinned
 # stack, gunicorn and matplotlib (PyPI).
@@ -257,4 +259,9 @@ echo "wrote $RESULTS/$STAMP.md and $RESULTS/$STAMP.png"
 if [ -z "${BENCH_SKIP_PYTHON:-}" ]; then
   say "the original's sample provider through the Python bridge"
   BENCH_NAME=$STAMP BENCH_DURATION=$DURATION bash bench/python-bridge.sh
+fi
+
+if [ -z "${BENCH_SKIP_OIDC:-}" ]; then
+  say "the OpenID Provider's token endpoint (code and refresh grants)"
+  BENCH_NAME=$STAMP BENCH_DURATION=$DURATION bash bench/oidc.sh
 fi

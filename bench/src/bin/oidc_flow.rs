@@ -1,18 +1,17 @@
-//! The OpenID Provider's token endpoint under load (bench/oidc.sh): codes redeemed, or refresh
-//! tokens rotated, per second, by `CONNS` concurrent callers for `SECONDS`, against a running
-//! authhost on 127.0.0.1 with the dev login on and a public client registered.
+//! What the OpenID Provider's token-endpoint benchmark (bench/oidc.sh) feeds wrk with, made
+//! through the real flow against a running authhost on 127.0.0.1 with the dev login on and a
+//! public client registered; printed one per line.
 //!
-//!   bench-oidc BASE CLIENT_ID REDIRECT_URI code|refresh CONNS SECONDS
+//!   bench-oidc BASE CLIENT_ID REDIRECT_URI codes|refresh COUNT
 //!
-//! `code`: users log in through the dev form (the browser session), each gets up to 40 codes
-//! from `oidc/authorize` (the per-user bound is 50), then the callers redeem them
-//! (`grant_type=authorization_code`, PKCE: one access and one ID token each). Codes live 60
-//! seconds, so they are made just before and enough for the run. `refresh`: each caller gets one
-//! refresh token (`offline_access`) and rotates it as fast as it can (one access and one ID
-//! token each). Prints `rate <per second> ok <n> errors <n>`.
+//! `codes`: users log in through the dev form (the browser session), each takes up to 40 codes
+//! from `oidc/authorize` (the per-user bound is 50); redeeming one (bench/oidc-code.lua, PKCE
+//! with RFC 7636's example verifier) makes an access and an ID token. Codes live 60 seconds:
+//! make them just before the run. `refresh`: one refresh token (`offline_access`) per user, for
+//! bench/oidc-refresh.lua to rotate (an access and an ID token per rotation).
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 /// RFC 7636 Appendix B: one verifier for every code (the server checks it each time).
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -75,9 +74,18 @@ async fn codes_for(t: &Target, n: usize, count: usize, scope: &str) -> Vec<Strin
 }
 
 /// Codes for `users` users at once (64 at a time).
-async fn make_codes(t: &Arc<Target>, users: usize, per_user: usize, scope: &str) -> Vec<String> {
+async fn make_codes(
+    t: &Arc<Target>,
+    first_user: usize,
+    users: usize,
+    per_user: usize,
+    scope: &str,
+) -> Vec<String> {
     let mut all = Vec::new();
-    for chunk in (0..users).collect::<Vec<_>>().chunks(64) {
+    for chunk in (first_user..first_user + users)
+        .collect::<Vec<_>>()
+        .chunks(64)
+    {
         let tasks: Vec<_> = chunk
             .iter()
             .map(|&n| {
@@ -127,109 +135,53 @@ fn redeem_form<'a>(t: &'a Target, code: &'a str) -> [(&'static str, &'a str); 5]
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, base, client_id, redirect_uri, mode, conns, seconds] = args.as_slice() else {
-        eprintln!("usage: bench-oidc BASE CLIENT_ID REDIRECT_URI code|refresh CONNS SECONDS");
+    let [_, base, client_id, redirect_uri, mode, count] = args.as_slice() else {
+        eprintln!("usage: bench-oidc BASE CLIENT_ID REDIRECT_URI codes|refresh COUNT");
         std::process::exit(2);
     };
-    let conns: usize = conns.parse().expect("CONNS");
-    let seconds: f64 = seconds.parse().expect("SECONDS");
+    let count: usize = count.parse().expect("COUNT");
     let t = Arc::new(Target {
         base: base.clone(),
         client_id: client_id.clone(),
         redirect_uri: redirect_uri.clone(),
     });
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(conns)
-        .build()
-        .expect("client");
-    let ok = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let (started, deadline);
-    match mode.as_str() {
-        "code" => {
-            // Enough for the run at 4,000 per second, a little above the two-signature ceiling.
-            let wanted = (seconds * 4000.0) as usize;
-            let users = wanted.div_ceil(CODES_PER_USER);
-            let made = Instant::now();
-            let codes = make_codes(&t, users, CODES_PER_USER, "openid email profile").await;
-            eprintln!(
-                "{} codes in {:.1} s",
-                codes.len(),
-                made.elapsed().as_secs_f64()
-            );
-            let queue = Arc::new(Mutex::new(codes));
-            started = Instant::now();
-            deadline = started + Duration::from_secs_f64(seconds);
-            let tasks: Vec<_> = (0..conns)
-                .map(|_| {
-                    let (t, client, queue, ok, errors) = (
-                        t.clone(),
-                        client.clone(),
-                        queue.clone(),
-                        ok.clone(),
-                        errors.clone(),
-                    );
-                    tokio::spawn(async move {
-                        while Instant::now() < deadline {
-                            let Some(code) = queue.lock().expect("queue").pop() else {
-                                break;
-                            };
-                            match token(&client, &t, &redeem_form(&t, &code)).await {
-                                Some(_) => ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                                None => errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                            };
-                        }
-                    })
-                })
-                .collect();
-            for task in tasks {
-                task.await.expect("caller");
-            }
+    // Users are numbered from the time: a second run on one database starts fresh users (the
+    // first run's codes may still wait, and they count against the per-user bound).
+    let first_user = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as usize % 100_000 * 10_000);
+    let made = Instant::now();
+    let out: Vec<String> = match mode.as_str() {
+        "codes" => {
+            let users = count.div_ceil(CODES_PER_USER);
+            let mut codes = make_codes(
+                &t,
+                first_user,
+                users,
+                CODES_PER_USER,
+                "openid email profile",
+            )
+            .await;
+            codes.truncate(count);
+            codes
         }
         "refresh" => {
-            // One family per caller, one user per caller (families are bounded per user).
-            let codes = make_codes(&t, conns, 1, "openid offline_access").await;
+            // One family per user (families are bounded per user and client).
+            let codes = make_codes(&t, first_user, count, 1, "openid offline_access").await;
+            let client = reqwest::Client::new();
             let mut tokens = Vec::new();
             for code in &codes {
                 let refresh = token(&client, &t, &redeem_form(&t, code)).await;
                 tokens.push(refresh.filter(|r| !r.is_empty()).expect("a refresh token"));
             }
-            started = Instant::now();
-            deadline = started + Duration::from_secs_f64(seconds);
-            let tasks: Vec<_> = tokens
-                .into_iter()
-                .map(|mut current| {
-                    let (t, client, ok, errors) =
-                        (t.clone(), client.clone(), ok.clone(), errors.clone());
-                    tokio::spawn(async move {
-                        while Instant::now() < deadline {
-                            let form = [
-                                ("grant_type", "refresh_token"),
-                                ("client_id", t.client_id.as_str()),
-                                ("refresh_token", current.as_str()),
-                            ];
-                            match token(&client, &t, &form).await {
-                                Some(next) if !next.is_empty() => {
-                                    current = next;
-                                    ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                }
-                                _ => {
-                                    errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                    break;
-                                }
-                            }
-                        }
-                    })
-                })
-                .collect();
-            for task in tasks {
-                task.await.expect("caller");
-            }
+            tokens
         }
-        other => panic!("mode {other}: code or refresh"),
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let ok = ok.load(std::sync::atomic::Ordering::Relaxed);
-    let errors = errors.load(std::sync::atomic::Ordering::Relaxed);
-    println!("rate {:.0} ok {ok} errors {errors}", ok as f64 / elapsed);
+        other => panic!("mode {other}: codes or refresh"),
+    };
+    eprintln!(
+        "{} {mode} in {:.1} s",
+        out.len(),
+        made.elapsed().as_secs_f64()
+    );
+    println!("{}", out.join("\n"));
 }

@@ -122,24 +122,27 @@ pub async fn redeem(
     now: i64,
 ) -> Result<Grant, RedeemError> {
     let key = hash(code);
-    let row = Codes::find_by_id(key.clone())
-        .one(db)
-        .await?
-        .ok_or(RedeemError::Unknown)?;
-    let used = Codes::update_many()
+    // Check and mark in one statement that answers the row: a single round trip for the usual
+    // first use, and racing replicas cannot both get it.
+    let claimed = Codes::update_many()
         .col_expr(Column::UsedAt, Expr::value(now))
-        .filter(Column::CodeHash.eq(key))
+        .filter(Column::CodeHash.eq(key.clone()))
         .filter(Column::UsedAt.is_null())
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
-    if row.used_at.is_some() || used.rows_affected == 0 {
+    let Some(row) = claimed.into_iter().next() else {
+        // Unknown, or used before: a replay, marked for the first use to see.
+        let row = Codes::find_by_id(key.clone())
+            .one(db)
+            .await?
+            .ok_or(RedeemError::Unknown)?;
         Codes::update_many()
             .col_expr(Column::ReusedAt, Expr::value(now))
-            .filter(Column::CodeHash.eq(hash(code)))
+            .filter(Column::CodeHash.eq(key))
             .exec(db)
             .await?;
         return Err(RedeemError::Reused(Box::new(grant(row))));
-    }
+    };
     if row.expires_at < now {
         return Err(RedeemError::Expired);
     }

@@ -162,39 +162,24 @@ pub async fn rotate(
     lifetime: i64,
 ) -> Result<(RefreshGrant, String), RefreshError> {
     let key = hash(token);
-    let found = Tokens::find_by_id(key.clone())
-        .one(db)
-        .await?
-        .ok_or(RefreshError::Unknown)?;
-    if found.revoked_at.is_some() {
-        return Err(RefreshError::Revoked);
-    }
-    if found.used_at.is_some() {
-        revoke_family(db, &found.family_id, now).await?;
-        return Err(RefreshError::Reused);
-    }
-    if found.client_id != client_id {
-        revoke_family(db, &found.family_id, now).await?;
-        return Err(RefreshError::WrongClient);
-    }
-    if found.expires_at < now || found.family_expires_at < now {
-        return Err(RefreshError::Expired);
-    }
-    let next = random_token()?;
     let txn = db.begin().await?;
+    // Spend it in the statement that reads it: the usual rotation is one round trip before the
+    // successor's insert, and of two racing uses only one gets the row.
     let spent = Tokens::update_many()
         .col_expr(Column::UsedAt, Expr::value(now))
-        .filter(Column::TokenHash.eq(key))
+        .filter(Column::TokenHash.eq(key.clone()))
         .filter(Column::UsedAt.is_null())
         .filter(Column::RevokedAt.is_null())
-        .exec(&txn)
+        .filter(Column::ClientId.eq(client_id))
+        .filter(Column::ExpiresAt.gte(now))
+        .filter(Column::FamilyExpiresAt.gte(now))
+        .exec_with_returning(&txn)
         .await?;
-    if spent.rows_affected == 0 {
-        // Spent by a concurrent use a moment ago: the same token twice is a replay.
+    let Some(found) = spent.into_iter().next() else {
         txn.rollback().await?;
-        revoke_family(db, &found.family_id, now).await?;
-        return Err(RefreshError::Reused);
-    }
+        return Err(refusal(db, &key, client_id, now).await?);
+    };
+    let next = random_token()?;
     let expires = now.saturating_add(lifetime).min(found.family_expires_at);
     let grant = grant(&found);
     Tokens::insert(row(
@@ -208,6 +193,31 @@ pub async fn rotate(
     .await?;
     txn.commit().await?;
     Ok((grant, next))
+}
+
+/// Why the token with hash `key` could not be spent, revoking its family when it was replayed
+/// or presented by another client.
+async fn refusal(
+    db: &DatabaseConnection,
+    key: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<RefreshError, DbErr> {
+    let Some(found) = Tokens::find_by_id(key.to_string()).one(db).await? else {
+        return Ok(RefreshError::Unknown);
+    };
+    if found.revoked_at.is_some() {
+        return Ok(RefreshError::Revoked);
+    }
+    if found.used_at.is_some() {
+        revoke_family(db, &found.family_id, now).await?;
+        return Ok(RefreshError::Reused);
+    }
+    if found.client_id != client_id {
+        revoke_family(db, &found.family_id, now).await?;
+        return Ok(RefreshError::WrongClient);
+    }
+    Ok(RefreshError::Expired)
 }
 
 /// Revokes every family of `user_id` (logout, disable, delete); how many tokens.
