@@ -155,3 +155,75 @@ async fn a_database_that_goes_away_gets_json_errors_not_a_crash() {
     assert_eq!(r.status(), 200);
     s.stop().await;
 }
+
+/// `authhost check`'s lines for the database at `url`, run as an operator would.
+fn check_lines(dir: &std::path::Path, url: &str) -> String {
+    let (private, public) = authhost_tests::key_pair(0);
+    std::fs::write(dir.join("private.pem"), private).unwrap();
+    std::fs::write(dir.join("public.pem"), public).unwrap();
+    let config = dir.join("check.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nexternal_address = \"http://127.0.0.1:1\"\n\
+             data_dir = \"{d}\"\n[database]\nurl = \"{url}\"\n[keys]\n\
+             private_key_file = \"{d}/private.pem\"\npublic_key_file = \"{d}/public.pem\"\n\
+             [plugins]\nservices = \"example:sample_permission_provider\"\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let out = authhost_tests::authhost_command()
+        .arg("--config")
+        .arg(&config)
+        .arg("check")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_says_how_the_database_connection_travels() {
+    let (dir, db, conn) = TestDb::migrated().await;
+    let lines = check_lines(dir.path(), &db.url);
+    let connection = |lines: &str| {
+        lines
+            .lines()
+            .find(|l| l.contains("database connection:"))
+            .map(str::to_string)
+    };
+    if !db.is_postgres() {
+        assert_eq!(
+            connection(&lines),
+            None,
+            "SQLite has no connection to describe: {lines}"
+        );
+        return;
+    }
+    // The server's own word on whether it offers TLS decides what `prefer` must have given.
+    let offered = conn
+        .query_one_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SHOW ssl",
+        ))
+        .await
+        .unwrap()
+        .and_then(|row| row.try_get::<String>("", "ssl").ok())
+        .unwrap();
+    let line = connection(&lines).unwrap_or_else(|| panic!("no connection line: {lines}"));
+    let separator = if db.url.contains('?') { '&' } else { '?' };
+    if offered == "on" && !db.url.contains("sslmode") {
+        assert!(
+            line.starts_with("WARN") && line.contains("TLS (TLSv"),
+            "{line}"
+        );
+    }
+    let clear = check_lines(dir.path(), &format!("{}{separator}sslmode=disable", db.url));
+    let line = connection(&clear).unwrap_or_else(|| panic!("no connection line: {clear}"));
+    assert!(
+        line.starts_with("OK") && line.contains("clear text"),
+        "{line}"
+    );
+    conn.close().await.ok();
+    db.drop_database().await;
+}

@@ -151,7 +151,63 @@ async fn database(config: &Config, report: &mut Report) {
         Err(e) => Verdict::Fail(format!("{url}: cannot read the migrations: {e}")),
     };
     report.line("database", verdict);
+    if let Some(verdict) = transport(config, &db).await {
+        report.line("database connection", verdict);
+    }
     let _ = db.close().await;
+}
+
+/// How the connections to PostgreSQL travel, and whether that fits where the server is: TLS
+/// to a loopback server costs throughput for nothing (the URL's default `sslmode=prefer`
+/// negotiates it anyway); clear text to another host exposes every token check.
+async fn transport(config: &Config, db: &sea_orm::DatabaseConnection) -> Option<Verdict> {
+    let transport = match crate::db::transport(db).await {
+        Ok(t) => t?,
+        Err(e) => {
+            return Some(Verdict::Warn(format!(
+                "cannot tell whether it uses TLS: {e}"
+            )));
+        }
+    };
+    let url = config.database_url();
+    let parsed = url::Url::parse(&url).ok();
+    let host = parsed
+        .as_ref()
+        .and_then(|u| u.host_str())
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_string();
+    let mode = parsed
+        .as_ref()
+        .and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "sslmode")
+                .map(|(_, v)| v.into_owned())
+        })
+        .unwrap_or_else(|| "prefer (the default)".into());
+    // No host: a Unix socket, local like loopback.
+    let local = host.is_empty()
+        || host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    Some(match (transport, local) {
+        (crate::db::Transport::Tls { version, cipher }, true) => Verdict::Warn(format!(
+            "TLS ({version}, {cipher}) to a server on this machine, sslmode={mode}: a handshake \
+             per new connection and encryption per query for nothing; add ?sslmode=disable \
+             (README, PostgreSQL)"
+        )),
+        (crate::db::Transport::Tls { version, cipher }, false) => {
+            Verdict::Ok(format!("TLS ({version}, {cipher}), sslmode={mode}"))
+        }
+        (crate::db::Transport::Clear, true) => Verdict::Ok(format!(
+            "clear text to a server on this machine, sslmode={mode}"
+        )),
+        (crate::db::Transport::Clear, false) => Verdict::Warn(format!(
+            "clear text to {host}, sslmode={mode}: tokens and profiles cross the network \
+             unencrypted; use sslmode=verify-full (or require)"
+        )),
+    })
 }
 
 async fn plugins(config: &Config, report: &mut Report) {

@@ -37,6 +37,40 @@ pub async fn connect(url: &str, max_connections: Option<u32>) -> Result<Database
     Ok(db)
 }
 
+/// How a PostgreSQL connection travels: TLS (with its protocol version and cipher) or in clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    Tls { version: String, cipher: String },
+    Clear,
+}
+
+/// How this pool's connections to PostgreSQL travel, as the server sees one of them
+/// (`pg_stat_ssl`); `None` on SQLite. A URL without `sslmode` means `prefer`: TLS whenever the
+/// server offers it, on loopback too, which costs a handshake per new connection and encryption
+/// per query.
+pub async fn transport(db: &DatabaseConnection) -> Result<Option<Transport>, DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(None);
+    }
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT ssl, COALESCE(version, '') AS version, COALESCE(cipher, '') AS cipher \
+             FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("pg_stat_ssl has no row for this connection".into()))?;
+    let ssl: bool = row.try_get("", "ssl")?;
+    Ok(Some(if ssl {
+        Transport::Tls {
+            version: row.try_get("", "version")?,
+            cipher: row.try_get("", "cipher")?,
+        }
+    } else {
+        Transport::Clear
+    }))
+}
+
 /// The names of the migrations this database has not had yet (all of them for a new one).
 /// Read only: it does not create the migrations table the way `migrate` does.
 pub async fn pending_migrations(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
