@@ -24,6 +24,8 @@ post_logout_redirect_uris = ["https://app.example.org/bye"]
 [clients.backend]
 redirect_uris = ["https://backend.example.org/cb"]
 secret = "backend-secret"
+[clients.native]
+redirect_uris = ["http://127.0.0.1/callback"]
 [clients.legacy]
 redirect_uris = ["https://legacy.example.org/cb"]
 secret = "a b&c:d%"
@@ -837,5 +839,41 @@ async fn a_logout_hint_without_the_users_session_revokes_nothing() {
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["logged_out"], false);
     assert!(s.authenticated(&user_token).await);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_native_app_on_loopback_gets_its_code_on_any_port_and_only_there() {
+    let s = server().await;
+    let client = browser();
+    logged_in(&s, &client, "max@example.org").await;
+    let path = |uri: &str| {
+        format!(
+            "oidc/authorize?response_type=code&client_id=native&redirect_uri={}&scope=openid&state=st-1&code_challenge={CHALLENGE}&code_challenge_method=S256",
+            url_encode(uri)
+        )
+    };
+    let r = get(&client, &s.url(&path("http://127.0.0.1:49152/callback"))).await;
+    let code = code_of(&location(&r), "http://127.0.0.1:49152/callback");
+    // The code is bound to the URI as presented, port included.
+    let form = |uri: &'static str| {
+        vec![
+            ("grant_type", "authorization_code"),
+            ("client_id", "native"),
+            ("code", code.as_str()),
+            ("redirect_uri", uri),
+            ("code_verifier", VERIFIER),
+        ]
+    };
+    let (status, _) = token_request(&s, &form("http://127.0.0.1:49152/callback")).await;
+    assert_eq!(status, StatusCode::OK);
+    for other in [
+        "http://localhost:49152/callback",
+        "http://127.0.0.1:49152/other",
+    ] {
+        let r = get(&client, &s.url(&path(other))).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{other}");
+        assert!(r.headers().get("location").is_none());
+    }
     s.stop().await;
 }

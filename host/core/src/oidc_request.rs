@@ -136,7 +136,11 @@ pub fn parse(
     let redirect_uri = single(pairs, "redirect_uri")
         .map_err(page)?
         .ok_or_else(|| page("redirect_uri is missing".into()))?;
-    if !client.redirect_uris.iter().any(|u| u == redirect_uri) {
+    if !client
+        .redirect_uris
+        .iter()
+        .any(|u| redirect_uri_matches(u, redirect_uri))
+    {
         return Err(page(format!(
             "redirect_uri is not one registered for client `{client_id}` (compared exactly)"
         )));
@@ -263,6 +267,32 @@ pub fn parse(
         max_age: number("max_age")?,
         login_after: number(LOGIN_AFTER)?,
     })
+}
+
+/// Whether `presented` is the registered redirect URI `registered`: byte for byte, except that
+/// for http on a loopback IP literal (`127.0.0.1`, `[::1]`) any port is the registered one
+/// (RFC 8252 §7.3: a native app listens on whatever port the system gives it). `localhost` gets
+/// no such leeway (RFC 8252 §8.3: it may resolve elsewhere).
+pub fn redirect_uri_matches(registered: &str, presented: &str) -> bool {
+    if registered == presented {
+        return true;
+    }
+    let loopback_ip = |u: &url::Url| match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    };
+    let (Ok(mut r), Ok(mut p)) = (url::Url::parse(registered), url::Url::parse(presented)) else {
+        return false;
+    };
+    // Only the canonical form of the presented URI: what the client sends is compared as text.
+    if p.as_str() != presented || r.scheme() != "http" || !loopback_ip(&r) {
+        return false;
+    }
+    if r.set_port(None).is_err() || p.set_port(None).is_err() {
+        return false;
+    }
+    r == p
 }
 
 /// OpenID Connect Core §3.1.2.1: space-separated; `none` alone; `consent` asks for nothing here

@@ -46,7 +46,12 @@ fn content_security_policy(app: &App, next: &str) -> String {
         let registered = get("client_id")
             .and_then(|id| app.config.clients.get(id))
             .zip(get("redirect_uri"))
-            .filter(|(client, uri)| client.redirect_uris.contains(uri))
+            .filter(|(client, uri)| {
+                client
+                    .redirect_uris
+                    .iter()
+                    .any(|r| crate::oidc_request::redirect_uri_matches(r, uri))
+            })
             .and_then(|(_, uri)| origin(uri));
         allowed.extend(registered);
     }

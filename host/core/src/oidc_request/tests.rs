@@ -171,3 +171,31 @@ fn prompt_and_max_age_decide_whether_a_session_is_fresh_enough() {
     assert!(!parsed(&[("prompt", "login"), (LOGIN_AFTER, "0")]).accepts_login_at(now, now));
     assert!(parsed(&[(LOGIN_AFTER, "99999999999")]).accepts_login_at(now, now));
 }
+
+#[test]
+fn a_loopback_ip_redirect_uri_takes_any_port_and_nothing_else_does() {
+    let ok = [
+        ("http://127.0.0.1/cb", "http://127.0.0.1:51004/cb"),
+        ("http://127.0.0.1:8080/cb", "http://127.0.0.1:9/cb"),
+        ("http://[::1]/cb", "http://[::1]:6000/cb"),
+        ("https://app.example.org/cb", "https://app.example.org/cb"),
+    ];
+    for (registered, presented) in ok {
+        assert!(redirect_uri_matches(registered, presented), "{presented}");
+    }
+    let refused = [
+        ("http://127.0.0.1/cb", "http://127.0.0.1:51004/cb/"),
+        ("http://127.0.0.1/cb", "http://127.0.0.2:51004/cb"),
+        ("http://127.0.0.1/cb", "http://127.0.0.1:51004/cb?x=1"),
+        ("http://127.0.0.1/cb", "http://127.0.0.1:051004/cb"),
+        ("http://localhost/cb", "http://localhost:51004/cb"),
+        (
+            "https://app.example.org/cb",
+            "https://app.example.org:8443/cb",
+        ),
+        ("http://127.0.0.1/cb", "https://127.0.0.1:51004/cb"),
+    ];
+    for (registered, presented) in refused {
+        assert!(!redirect_uri_matches(registered, presented), "{presented}");
+    }
+}
