@@ -227,3 +227,47 @@ async fn check_says_how_the_database_connection_travels() {
     conn.close().await.ok();
     db.drop_database().await;
 }
+
+#[test]
+fn a_cli_command_names_an_unreachable_database_within_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/nowhere");
+    let (private, public) = authhost_tests::key_pair(0);
+    std::fs::write(dir.path().join("private.pem"), private).unwrap();
+    std::fs::write(dir.path().join("public.pem"), public).unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{url}\"\n[keys]\nprivate_key_file = \"{d}/private.pem\"\n\
+             public_key_file = \"{d}/public.pem\"\n[server]\ndata_dir = \"{d}\"\n",
+            d = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let out = authhost_tests::authhost_command()
+        .arg("--config")
+        .arg(&config)
+        .args(["users", "list"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("TCP connection to 127.0.0.1:{port}"))
+            && stderr.contains("refused"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}

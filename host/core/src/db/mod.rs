@@ -29,12 +29,42 @@ pub async fn connect(url: &str, max_connections: Option<u32>) -> Result<Database
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false);
-    let db = Database::connect(options).await?;
+    let db = match Database::connect(options).await {
+        Ok(db) => db,
+        // The pool reports only that it timed out: say why, when the server cannot be reached.
+        Err(e) => {
+            return Err(match unreachable_because(url).await {
+                Some(why) => DbErr::Custom(format!("{e} ({why})")),
+                None => e,
+            });
+        }
+    };
     if db.get_database_backend() == DbBackend::Sqlite && !url.contains(":memory:") {
         // WAL lets readers run beside the writer; the setting persists in the file.
         db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
     }
     Ok(db)
+}
+
+/// Why a PostgreSQL server at `url` cannot be reached over TCP (refused, no such host, no answer
+/// within two seconds), if that is the trouble; `None` for a Unix socket, SQLite, or a server
+/// that accepts the connection (then the trouble is TLS, authentication or the database).
+async fn unreachable_because(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return None;
+    }
+    let host = parsed.host_str().filter(|h| !h.is_empty())?.to_string();
+    let port = parsed.port().unwrap_or(5432);
+    let host = host.trim_matches(['[', ']']).to_string();
+    let attempt = tokio::net::TcpStream::connect((host.as_str(), port));
+    match tokio::time::timeout(Duration::from_secs(2), attempt).await {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(format!("TCP connection to {host}:{port}: {e}")),
+        Err(_) => Some(format!(
+            "TCP connection to {host}:{port}: no answer within 2 s"
+        )),
+    }
 }
 
 /// How a PostgreSQL connection travels: TLS (with its protocol version and cipher) or in clear.
