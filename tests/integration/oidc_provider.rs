@@ -211,6 +211,21 @@ async fn the_code_flow_logs_in_once_and_hands_out_standard_tokens() {
         logins_before,
         "no second login (and no second on_user_login)"
     );
+    // OpenID Connect Core §3.1.2.1: the same request as a form POST.
+    let (_, query) = authorize_path("")
+        .split_once('?')
+        .map(|(p, q)| (p.to_string(), q.to_string()))
+        .expect("query");
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let r = client
+        .post(s.url("oidc/authorize"))
+        .form(&pairs)
+        .send()
+        .await
+        .expect("POST authorize");
+    code_of(&location(&r), SPA_CB);
     // Another browser has no session: it is sent to log in.
     let r = get(&browser(), &s.url(&authorize_path(""))).await;
     assert!(location(&r).contains("/auth/login/dev?next="));

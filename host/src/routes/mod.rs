@@ -67,7 +67,10 @@ fn table() -> Vec<(&'static str, MethodRouter<SharedApp>)> {
         ("login/{provider}", get(login::start)),
         ("oauth_callback", get(login::callback)),
         ("token", post(exchange::token)),
-        ("oidc/authorize", get(oidc::authorize::authorize)),
+        (
+            "oidc/authorize",
+            get(oidc::authorize::authorize).post(oidc::authorize::authorize),
+        ),
         (
             "oidc/userinfo",
             get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo),
