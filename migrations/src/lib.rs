@@ -15,6 +15,7 @@ mod m20261203_000007_drop_login_states;
 mod m20261204_000008_oidc_codes;
 mod m20261204_000009_oidc_refresh_tokens;
 mod m20261204_000010_oidc_code_reuse;
+mod m20261204_000011_oidc_codes_by_user;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000008_oidc_codes::Migration),
             Box::new(m20261204_000009_oidc_refresh_tokens::Migration),
             Box::new(m20261204_000010_oidc_code_reuse::Migration),
+            Box::new(m20261204_000011_oidc_codes_by_user::Migration),
         ]
     }
 }

@@ -8,8 +8,6 @@ pub struct Migration;
 /// `oidc_codes.reused_at` (unix seconds, NULL = presented once at most): a code presented
 /// again is marked, so that the redemption it raced with, which may not have started its
 /// refresh-token family yet, sees the mark after starting it and revokes the family itself.
-/// And an index by user: the authorization endpoint counts a user's waiting codes on every
-/// code it issues (without it, a scan of the whole table).
 #[derive(DeriveIden)]
 enum Reuse {
     ReusedAt,
@@ -23,16 +21,6 @@ impl MigrationTrait for Migration {
                 Table::alter()
                     .table(OidcCodes::Table)
                     .add_column(ColumnDef::new(Reuse::ReusedAt).big_integer().null())
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("oidc_codes_user")
-                    .table(OidcCodes::Table)
-                    .col(OidcCodes::UserId)
-                    .if_not_exists()
                     .to_owned(),
             )
             .await

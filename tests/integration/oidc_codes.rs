@@ -40,11 +40,21 @@ async fn a_code_is_redeemed_once_by_its_client_with_its_verifier() {
     )
     .await;
     assert_eq!(got.expect("redeemed"), g);
-    // The second use is a replay, and says what the first use was for.
-    match redeem(code, "grafana", g.redirect_uri.clone(), Some(VERIFIER)).await {
+    assert!(!oidc_codes::was_reused(&db, &code).await.expect("db"));
+    // The second use is a replay, says what the first use was for, and marks the code for the
+    // first use to see (it revokes its refresh family when it finds the mark).
+    match redeem(
+        code.clone(),
+        "grafana",
+        g.redirect_uri.clone(),
+        Some(VERIFIER),
+    )
+    .await
+    {
         Err(RedeemError::Reused(first)) => assert_eq!(*first, g),
         other => panic!("{other:?}"),
     }
+    assert!(oidc_codes::was_reused(&db, &code).await.expect("db"));
 
     // Each wrong presentation is refused, and uses the code up.
     for (client, uri, verifier, expected) in [

@@ -870,6 +870,21 @@ async fn a_native_app_on_loopback_gets_its_code_on_any_port_and_only_there() {
     };
     let r = get(&client, &s.url(&path("http://127.0.0.1:49152/callback"))).await;
     let code = code_of(&location(&r), "http://127.0.0.1:49152/callback");
+    // Redeemed with another port, a code is refused (and used up).
+    let r = get(&client, &s.url(&path("http://127.0.0.1:49153/callback"))).await;
+    let other = code_of(&location(&r), "http://127.0.0.1:49153/callback");
+    let (status, _) = token_request(
+        &s,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", "native"),
+            ("code", other.as_str()),
+            ("redirect_uri", "http://127.0.0.1:49152/callback"),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     // The code is bound to the URI as presented, port included.
     let form = |uri: &'static str| {
         vec![
@@ -891,4 +906,48 @@ async fn a_native_app_on_loopback_gets_its_code_on_any_port_and_only_there() {
         assert!(r.headers().get("location").is_none());
     }
     s.stop().await;
+}
+
+#[tokio::test]
+async fn over_https_the_session_cookie_is_host_only_unless_authhost_lives_under_a_path() {
+    for (external, name, path) in [
+        (
+            "https://auth.example.org",
+            "__Host-authhost_session=",
+            "Path=/;",
+        ),
+        (
+            "https://example.org/sso",
+            "__Secure-authhost_session=",
+            "Path=/sso/auth/oidc/;",
+        ),
+    ] {
+        let mut options = Options {
+            extra_toml: CLIENTS.into(),
+            ..Options::default()
+        };
+        options
+            .env
+            .insert("AUTHHOST_SERVER__EXTERNAL_ADDRESS".into(), external.into());
+        let s = TestServer::start_with(options).await;
+        let r = s
+            .client
+            .post(s.url("login/dev"))
+            .form(&[("email", "ned@example.org"), ("name", "Ned")])
+            .send()
+            .await
+            .expect("dev login");
+        let cookie = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.contains("authhost_session="))
+            .unwrap_or_else(|| panic!("{external}: no session cookie"))
+            .to_string();
+        assert!(cookie.starts_with(name), "{external}: {cookie}");
+        assert!(cookie.contains(path), "{external}: {cookie}");
+        assert!(cookie.contains("Secure"), "{external}: {cookie}");
+        s.stop().await;
+    }
 }

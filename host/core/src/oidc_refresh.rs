@@ -143,12 +143,16 @@ async fn start_family(
 }
 
 async fn revoke_family(db: &DatabaseConnection, family: &str, now: i64) -> Result<(), DbErr> {
-    Tokens::update_many()
-        .col_expr(Column::RevokedAt, Expr::value(now))
-        .filter(Column::FamilyId.eq(family))
-        .filter(Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
+    // Twice: on PostgreSQL a rotation in flight holds the spent row's lock, so the first pass
+    // waits for it to commit but does not see the successor it inserted; the second does.
+    for _ in 0..2 {
+        Tokens::update_many()
+            .col_expr(Column::RevokedAt, Expr::value(now))
+            .filter(Column::FamilyId.eq(family))
+            .filter(Column::RevokedAt.is_null())
+            .exec(db)
+            .await?;
+    }
     Ok(())
 }
 

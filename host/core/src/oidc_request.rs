@@ -142,7 +142,8 @@ pub fn parse(
         .any(|u| redirect_uri_matches(u, redirect_uri))
     {
         return Err(page(format!(
-            "redirect_uri is not one registered for client `{client_id}` (compared exactly)"
+            "redirect_uri is not one registered for client `{client_id}` (compared exactly, but \
+             for any port on a loopback IP)"
         )));
     }
     // From here on the client is known and its redirect URI registered: errors go back to it.

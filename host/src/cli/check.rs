@@ -171,9 +171,15 @@ async fn transport(config: &Config, db: &sea_orm::DatabaseConnection) -> Option<
     };
     let url = config.database_url();
     let parsed = url::Url::parse(&url).ok();
+    // A `host=` parameter overrides the URL's authority (libpq's rule, which sqlx follows).
     let host = parsed
         .as_ref()
-        .and_then(|u| u.host_str())
+        .and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "host")
+                .map(|(_, v)| v.into_owned())
+                .or_else(|| u.host_str().map(str::to_string))
+        })
         .unwrap_or_default()
         .trim_matches(['[', ']'])
         .to_string();
@@ -185,8 +191,9 @@ async fn transport(config: &Config, db: &sea_orm::DatabaseConnection) -> Option<
                 .map(|(_, v)| v.into_owned())
         })
         .unwrap_or_else(|| "prefer (the default)".into());
-    // No host: a Unix socket, local like loopback.
+    // No host, or a socket folder: a Unix socket, local like loopback.
     let local = host.is_empty()
+        || host.starts_with('/')
         || host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()

@@ -8,6 +8,7 @@ use axum::response::Response;
 use crate::app::{App, SharedApp};
 use crate::http::{ApiError, Params, found};
 use crate::login::flow::{Binding, Callback, Redirect};
+use crate::login::session::CookieScope;
 
 pub async fn start(
     State(app): State<SharedApp>,
@@ -58,7 +59,19 @@ pub(crate) fn respond(app: &App, redirect: Redirect) -> Response {
 
 /// The browser session cookie's name on this host.
 pub(crate) fn cookie_name(app: &App) -> &'static str {
-    crate::login::session::cookie_name(secure(app))
+    crate::login::session::cookie_name(session_scope(app))
+}
+
+/// How the session cookie is scoped: by the scheme and whether the external address has a path.
+fn session_scope(app: &App) -> CookieScope {
+    let external = &app.config.server.external_address;
+    let whole_host =
+        url::Url::parse(external).is_ok_and(|u| u.path() == "/" || u.path().is_empty());
+    match (secure(app), whole_host) {
+        (false, _) => CookieScope::Plain,
+        (true, true) => CookieScope::WholeHost,
+        (true, false) => CookieScope::UnderPath,
+    }
 }
 
 fn secure(app: &App) -> bool {
@@ -75,13 +88,12 @@ pub(crate) fn end_session_cookie(app: &App) -> Option<HeaderValue> {
     cookie_header(app, &gone, session_path(app))
 }
 
-/// The session cookie's `Path`: over https `/`, as its `__Host-` prefix requires (so that no
-/// other host of the domain can plant one); over plain http the provider's pages.
+/// The session cookie's `Path`: `/` when the `__Host-` prefix requires it (authhost owns the
+/// host), else the provider's pages.
 fn session_path(app: &App) -> &str {
-    if secure(app) {
-        "/"
-    } else {
-        &app.session_cookie_path
+    match session_scope(app) {
+        CookieScope::WholeHost => "/",
+        CookieScope::Plain | CookieScope::UnderPath => &app.session_cookie_path,
     }
 }
 

@@ -15,13 +15,26 @@ use crate::db::user::Model as User;
 use crate::stats::Refusal;
 use crate::users;
 
-/// The cookie's name; over https it carries the `__Host-` prefix: only this host, over https,
-/// with `Path=/`, can set it (no plain-http page and no sibling subdomain can plant a session).
-pub fn cookie_name(secure: bool) -> &'static str {
-    if secure {
-        "__Host-authhost_session"
-    } else {
-        "authhost_session"
+/// How the session cookie is scoped on this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieScope {
+    /// Plain http (development): no prefix, the provider's pages only.
+    Plain,
+    /// https, authhost owning the whole host: `__Host-` with `Path=/`, so that no plain-http
+    /// page and no sibling subdomain can plant a session.
+    WholeHost,
+    /// https under a path of a shared host (`https://example.org/sso`): `__Secure-` with the
+    /// provider's path, so that the host's other applications never receive the session (which
+    /// would let them take codes for any client).
+    UnderPath,
+}
+
+/// The cookie's name for `scope`.
+pub fn cookie_name(scope: CookieScope) -> &'static str {
+    match scope {
+        CookieScope::Plain => "authhost_session",
+        CookieScope::WholeHost => "__Host-authhost_session",
+        CookieScope::UnderPath => "__Secure-authhost_session",
     }
 }
 
