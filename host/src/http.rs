@@ -106,6 +106,14 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
 }
 
 /// A 302 to `location` (already checked against the redirect allowlist).
+/// Answers that carry tokens (or refuse them) are not to be cached (RFC 6749 §5.1).
+pub fn no_store(mut r: Response) -> Response {
+    let headers = r.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
 pub fn found(location: &str) -> Response {
     match HeaderValue::from_str(location) {
         Ok(v) => {

@@ -7,12 +7,12 @@
 //! service's provider plugin).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::json;
 
 use crate::app::SharedApp;
-use crate::http::{ApiError, Params, for_user, json_response};
+use crate::http::{ApiError, Params, for_user, json_response, no_store};
 use crate::routes::auth::authenticated_user;
 use crate::tokens::{MAX_SERVICE_LEN, now};
 use crate::users;
@@ -53,14 +53,6 @@ impl Refusal {
             &json!({ "error": code, "error_description": description }),
         ))
     }
-}
-
-/// Answers that carry tokens (or refuse them) are not to be cached (RFC 6749 §5.1).
-fn no_store(mut r: Response) -> Response {
-    let headers = r.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    r
 }
 
 fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, Refusal> {

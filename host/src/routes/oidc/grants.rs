@@ -93,15 +93,24 @@ fn repeated(params: &Params) -> Option<Response> {
     ))
 }
 
+/// What both grants check first: no parameter twice, then the client's authentication.
+fn caller<'a>(
+    app: &'a SharedApp,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Client<'a>, Box<Response>> {
+    if let Some(refusal) = repeated(params) {
+        return Err(Box::new(refusal));
+    }
+    authenticate(app, headers, params)
+}
+
 pub async fn authorization_code(
     app: &SharedApp,
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Response, ApiError> {
-    if let Some(refusal) = repeated(params) {
-        return Ok(refusal);
-    }
-    let client = match authenticate(app, headers, params) {
+    let client = match caller(app, headers, params) {
         Ok(c) => c,
         Err(refusal) => return Ok(*refusal),
     };
@@ -179,10 +188,7 @@ pub async fn refresh_token(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Response, ApiError> {
-    if let Some(refusal) = repeated(params) {
-        return Ok(refusal);
-    }
-    let client = match authenticate(app, headers, params) {
+    let client = match caller(app, headers, params) {
         Ok(c) => c,
         Err(refusal) => return Ok(*refusal),
     };

@@ -13,7 +13,7 @@ pub mod userinfo;
 
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::json;
 
@@ -30,13 +30,7 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     ))
 }
 
-/// Answers that carry tokens (or refuse them) are not to be cached (RFC 6749 §5.1).
-fn no_store(mut r: Response) -> Response {
-    let headers = r.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    r
-}
+use crate::http::no_store;
 
 /// `uri` (a registered redirect URI) with `params` added to its query.
 fn with_query(uri: &str, params: &[(&str, &str)]) -> Result<String, ApiError> {
