@@ -3,7 +3,6 @@
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use sea_orm::DatabaseConnection;
 
 use crate::call_pool::CallPool;
 use crate::client_addr::TrustedProxies;
@@ -18,7 +17,7 @@ use crate::user_cache::UserCache;
 
 pub struct App {
     pub config: Config,
-    pub db: DatabaseConnection,
+    pub db: crate::db::Db,
     pub tokens: TokenService,
     /// The current plugin set; replaced whole by a reload.
     plugins: ArcSwap<PluginSet>,
@@ -176,6 +175,7 @@ impl App {
         let oidc_authorize_url = format!("{oidc_base}authorize?");
         let user_cache = UserCache::new(
             std::time::Duration::from_millis(config.database.user_cache_ms),
+            std::time::Duration::from_secs(config.database.stale_if_error_seconds),
             crate::config::mib(config.caches.users_mib),
         );
         let trusted_proxies = TrustedProxies::new(&config.server.trusted_proxies);

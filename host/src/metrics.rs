@@ -112,6 +112,18 @@ const HELP: &[(&str, &str)] = &[
         "authhost_db_errors_total",
         "Database errors seen by requests and background work, by kind (acquire_timeout, connection, query).",
     ),
+    (
+        "authhost_db_up",
+        "1 while the database's circuit breaker is closed (requests go to the database), 0 while it is open (they fail at once and a probe watches for the database).",
+    ),
+    (
+        "authhost_db_breaker_transitions_total",
+        "Times the database's circuit breaker changed state, by the state it went to (open, closed).",
+    ),
+    (
+        "authhost_stale_answers_total",
+        "Answers given from a user row kept in memory while the database was unreachable (database.stale_if_error_seconds), by route.",
+    ),
     ("authhost_logins_total", "Completed logins, by provider."),
     (
         "authhost_login_failures_total",

@@ -25,6 +25,9 @@ mod oidc_codes;
 mod oidc_provider;
 mod oidc_refresh;
 mod operators;
+// Needs PostgreSQL's server binaries: `cargo test -p authhost-tests --features outage`.
+#[cfg(feature = "outage")]
+mod outage;
 mod plugins;
 // Needs the Python bridge built and a venv: `bash plugins/python_bridge/test.sh`.
 mod properties;

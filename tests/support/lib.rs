@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod fake_github;
+pub mod pg_cluster;
 
 use std::sync::{Arc, OnceLock};
 
@@ -122,7 +123,7 @@ impl TestDb {
 
     /// A fresh database with every migration applied and a connection to it, for tests of
     /// the core's stores without a server; the folder holds a SQLite file.
-    pub async fn migrated() -> (tempfile::TempDir, TestDb, sea_orm::DatabaseConnection) {
+    pub async fn migrated() -> (tempfile::TempDir, TestDb, authhost::db::Db) {
         let dir = tempfile::tempdir().expect("tempdir");
         let test_db = TestDb::new(dir.path()).await;
         let db = authhost::db::connect(&test_db.url, Some(4))
@@ -130,6 +131,14 @@ impl TestDb {
             .expect("connect");
         authhost::db::migrate(&db).await.expect("migrate");
         (dir, test_db, db)
+    }
+
+    /// A database that exists already (a private cluster's): never dropped by the harness.
+    pub fn existing(url: &str) -> TestDb {
+        TestDb {
+            url: url.to_string(),
+            pg: None,
+        }
     }
 
     pub fn is_postgres(&self) -> bool {

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, Set, Statement, Value as DbValue,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, Set, Statement, Value as DbValue,
 };
 use serde_json::{Value, json};
 
@@ -99,7 +99,7 @@ fn statement(backend: DbBackend, sql: &str, values: Vec<DbValue>) -> Statement {
 /// outcome is written only while the row still carries it. Whoever's update changes the row
 /// has it.
 async fn claim(
-    db: &DatabaseConnection,
+    db: &crate::db::Db,
     id: i64,
     due: bool,
     lease: Duration,
@@ -130,7 +130,7 @@ fn backoff(base: Duration, attempts: u32) -> Duration {
 /// Delivers one claimed event (held until `lease`) and records the outcome, unless the lease
 /// was lost meanwhile (then whoever holds it now records theirs).
 async fn deliver(
-    db: &DatabaseConnection,
+    db: &crate::db::Db,
     plugins: &PluginSet,
     event: HookEvent,
     lease: i64,
@@ -193,7 +193,7 @@ async fn deliver(
 
 /// Claims and delivers event `id` now, due or not; `false` when it was not its turn (an
 /// earlier event of its user and extension is pending) or someone else holds it.
-async fn try_deliver(db: &DatabaseConnection, plugins: &PluginSet, id: i64) -> Result<bool, DbErr> {
+async fn try_deliver(db: &crate::db::Db, plugins: &PluginSet, id: i64) -> Result<bool, DbErr> {
     let Some(lease) = claim(db, id, false, plugins.hook_policy().lease).await? else {
         return Ok(false);
     };
@@ -205,7 +205,7 @@ async fn try_deliver(db: &DatabaseConnection, plugins: &PluginSet, id: i64) -> R
 
 /// Hands event `id`, not tried by its request, to the background at once (it waits behind an
 /// earlier event of its user, so the background keeps the order).
-async fn hand_over(db: &DatabaseConnection, id: i64) -> Result<(), DbErr> {
+async fn hand_over(db: &crate::db::Db, id: i64) -> Result<(), DbErr> {
     use sea_orm::sea_query::Expr;
     HookEvents::update_many()
         .col_expr(hook_event::Column::NextAttemptAt, Expr::value(now_ms()))
@@ -222,7 +222,7 @@ async fn hand_over(db: &DatabaseConnection, id: i64) -> Result<(), DbErr> {
 /// change itself is committed, and the background delivers the events later.
 /// The deliveries run on their own task, awaited: a client that goes away mid-request does
 /// not cut a delivery off between its claim and its outcome.
-pub async fn deliver_now(db: &DatabaseConnection, plugins: &Arc<PluginSet>, ids: &[i64]) {
+pub async fn deliver_now(db: &crate::db::Db, plugins: &Arc<PluginSet>, ids: &[i64]) {
     if ids.is_empty() {
         return;
     }
@@ -245,7 +245,7 @@ pub async fn deliver_now(db: &DatabaseConnection, plugins: &Arc<PluginSet>, ids:
 
 /// One background round: delivers the events that are due and first in their line; how many
 /// were tried.
-pub async fn deliver_due(db: &DatabaseConnection, plugins: &PluginSet) -> Result<usize, DbErr> {
+pub async fn deliver_due(db: &crate::db::Db, plugins: &PluginSet) -> Result<usize, DbErr> {
     let now = now_ms();
     let sql = format!(
         "SELECT * FROM hook_events WHERE status = 'pending' AND next_attempt_at <= ? AND \
@@ -273,7 +273,7 @@ pub async fn deliver_due(db: &DatabaseConnection, plugins: &PluginSet) -> Result
 }
 
 /// Pending events now (for the gauge).
-async fn pending(db: &DatabaseConnection) -> Result<u64, DbErr> {
+async fn pending(db: &crate::db::Db) -> Result<u64, DbErr> {
     use sea_orm::PaginatorTrait;
     HookEvents::find()
         .filter(hook_event::Column::Status.eq(PENDING))
@@ -284,7 +284,7 @@ async fn pending(db: &DatabaseConnection) -> Result<u64, DbErr> {
 /// The background delivery loop: every `poll`, delivers what is due with the plugin set of the
 /// moment, until `stop` changes.
 pub async fn run(
-    db: DatabaseConnection,
+    db: crate::db::Db,
     plugins: impl Fn() -> Arc<PluginSet> + Send + 'static,
     poll: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -310,7 +310,7 @@ pub async fn run(
 }
 
 /// Pending and failed events, oldest first (`authhost hooks`).
-pub async fn list(db: &DatabaseConnection) -> Result<Vec<HookEvent>, DbErr> {
+pub async fn list(db: &crate::db::Db) -> Result<Vec<HookEvent>, DbErr> {
     HookEvents::find()
         .order_by_asc(hook_event::Column::Id)
         .all(db)
@@ -318,7 +318,7 @@ pub async fn list(db: &DatabaseConnection) -> Result<Vec<HookEvent>, DbErr> {
 }
 
 /// Requeues failed events (`id`, or all): pending again, due now, attempts from zero.
-pub async fn retry(db: &DatabaseConnection, id: Option<i64>) -> Result<u64, DbErr> {
+pub async fn retry(db: &crate::db::Db, id: Option<i64>) -> Result<u64, DbErr> {
     use sea_orm::sea_query::Expr;
     let mut update = HookEvents::update_many()
         .col_expr(hook_event::Column::Status, Expr::value(PENDING))

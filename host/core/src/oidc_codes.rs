@@ -11,10 +11,7 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::db::oidc_code::{ActiveModel, Column, Entity as Codes, Model};
 
@@ -91,7 +88,7 @@ fn grant(row: Model) -> Grant {
 }
 
 /// Stores `grant` and returns its new code, valid `CODE_SECONDS` from `now`.
-pub async fn issue(db: &DatabaseConnection, grant: &Grant, now: i64) -> Result<String, DbErr> {
+pub async fn issue(db: &crate::db::Db, grant: &Grant, now: i64) -> Result<String, DbErr> {
     let code = random_token()?;
     let row = ActiveModel {
         code_hash: Set(hash(&code)),
@@ -114,7 +111,7 @@ pub async fn issue(db: &DatabaseConnection, grant: &Grant, now: i64) -> Result<S
 /// of a known, unused code uses it up, even one that fails a check: a code shown by the wrong
 /// client or with the wrong verifier is no longer the legitimate client's secret.
 pub async fn redeem(
-    db: &DatabaseConnection,
+    db: &crate::db::Db,
     code: &str,
     client_id: &str,
     redirect_uri: &str,
@@ -164,7 +161,7 @@ pub async fn redeem(
 /// Whether `code` was presented again after its first use. The first use asks after starting
 /// its refresh-token family: a replay that came between its redemption and that start found no
 /// family to revoke, so the first use revokes it (RFC 6749 §4.1.2).
-pub async fn was_reused(db: &DatabaseConnection, code: &str) -> Result<bool, DbErr> {
+pub async fn was_reused(db: &crate::db::Db, code: &str) -> Result<bool, DbErr> {
     Ok(Codes::find_by_id(hash(code))
         .one(db)
         .await?
@@ -173,7 +170,7 @@ pub async fn was_reused(db: &DatabaseConnection, code: &str) -> Result<bool, DbE
 
 /// How many codes of `user_id` wait to be redeemed at `now`: the authorization endpoint stops
 /// issuing at `MAX_OUTSTANDING_PER_USER`, so a session looping over it fills nothing.
-pub async fn outstanding(db: &DatabaseConnection, user_id: &str, now: i64) -> Result<u64, DbErr> {
+pub async fn outstanding(db: &crate::db::Db, user_id: &str, now: i64) -> Result<u64, DbErr> {
     Codes::find()
         .filter(Column::UserId.eq(user_id))
         .filter(Column::UsedAt.is_null())
@@ -187,7 +184,7 @@ pub async fn outstanding(db: &DatabaseConnection, user_id: &str, now: i64) -> Re
 pub const MAX_OUTSTANDING_PER_USER: u64 = 50;
 
 /// Removes codes that expired more than `KEPT_SECONDS` before `now`; how many.
-pub async fn sweep(db: &DatabaseConnection, now: i64) -> Result<u64, DbErr> {
+pub async fn sweep(db: &crate::db::Db, now: i64) -> Result<u64, DbErr> {
     let gone = Codes::delete_many()
         .filter(Column::ExpiresAt.lt(now.saturating_sub(KEPT_SECONDS)))
         .exec(db)

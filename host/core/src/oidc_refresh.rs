@@ -6,8 +6,7 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
 
 use crate::db::oidc_refresh_token::{ActiveModel, Column, Entity as Tokens, Model};
@@ -79,7 +78,7 @@ pub const MAX_FAMILIES_PER_CLIENT: usize = 20;
 
 /// Starts a family for `grant`: its first token, valid `lifetime` seconds (the family too).
 pub async fn start(
-    db: &DatabaseConnection,
+    db: &crate::db::Db,
     grant: &RefreshGrant,
     now: i64,
     lifetime: i64,
@@ -90,7 +89,7 @@ pub async fn start(
 /// Starts the family of the authorization code `code`: a second use of the code revokes it
 /// (`revoke_code_family`), as RFC 6749 §4.1.2 asks of what the first use issued.
 pub async fn start_for_code(
-    db: &DatabaseConnection,
+    db: &crate::db::Db,
     grant: &RefreshGrant,
     code: &str,
     now: i64,
@@ -100,11 +99,7 @@ pub async fn start_for_code(
 }
 
 /// Revokes the family started by the code `code`, if any.
-pub async fn revoke_code_family(
-    db: &DatabaseConnection,
-    code: &str,
-    now: i64,
-) -> Result<(), DbErr> {
+pub async fn revoke_code_family(db: &crate::db::Db, code: &str, now: i64) -> Result<(), DbErr> {
     revoke_family(db, &code_family(code), now).await
 }
 
@@ -115,7 +110,7 @@ fn code_family(code: &str) -> String {
 }
 
 async fn start_family(
-    db: &DatabaseConnection,
+    db: &crate::db::Db,
     grant: &RefreshGrant,
     family: &str,
     now: i64,
@@ -142,7 +137,7 @@ async fn start_family(
     Ok(token)
 }
 
-async fn revoke_family(db: &DatabaseConnection, family: &str, now: i64) -> Result<(), DbErr> {
+async fn revoke_family(db: &crate::db::Db, family: &str, now: i64) -> Result<(), DbErr> {
     // Twice: on PostgreSQL a rotation in flight holds the spent row's lock, so the first pass
     // waits for it to commit but does not see the successor it inserted; the second does.
     for _ in 0..2 {
@@ -159,7 +154,7 @@ async fn revoke_family(db: &DatabaseConnection, family: &str, now: i64) -> Resul
 /// Spends `token` (presented by `client_id`) and hands out its successor in the family, valid
 /// `lifetime` seconds but never past the family's end.
 pub async fn rotate(
-    db: &DatabaseConnection,
+    db: &crate::db::Db,
     token: &str,
     client_id: &str,
     now: i64,
@@ -202,7 +197,7 @@ pub async fn rotate(
 /// Why the token with hash `key` could not be spent, revoking its family when it was replayed
 /// or presented by another client.
 async fn refusal(
-    db: &DatabaseConnection,
+    db: &crate::db::Db,
     key: &str,
     client_id: &str,
     now: i64,
@@ -240,7 +235,7 @@ pub async fn revoke_user<C: ConnectionTrait>(
 }
 
 /// Removes tokens whose family ended more than `KEPT_SECONDS` before `now`; how many.
-pub async fn sweep(db: &DatabaseConnection, now: i64) -> Result<u64, DbErr> {
+pub async fn sweep(db: &crate::db::Db, now: i64) -> Result<u64, DbErr> {
     let gone = Tokens::delete_many()
         .filter(Column::FamilyExpiresAt.lt(now.saturating_sub(KEPT_SECONDS)))
         .exec(db)

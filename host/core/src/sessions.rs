@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+use sea_orm::{DatabaseTransaction, DbErr};
 
 use crate::db::user::Model as User;
 use crate::hooks;
@@ -27,7 +27,7 @@ pub enum SessionError {
 
 /// The services a session touches.
 pub struct Sessions<'a> {
-    pub db: &'a DatabaseConnection,
+    pub db: &'a crate::db::Db,
     pub user_cache: &'a UserCache,
     /// The plugin set of this request (a reload does not change it midway).
     pub plugins: Arc<PluginSet>,

@@ -3,13 +3,18 @@
 //! by this replica invalidate at once, with no window (see `fill`); the time to live bounds how
 //! late another replica's write (a logout) is seen here. Entries are weighed in bytes against a
 //! budget, so the cache cannot grow past it whatever the requests.
+//!
+//! Rows are kept past their time to live, up to `database.stale_if_error_seconds`, for one use
+//! only: answering `check`, `authorize` and token exchange while the database is unreachable
+//! (`get_or_stale`). Only a row read within that window serves; a write on this replica still
+//! removes the row at once, so an invalidated row never comes back.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 
 use crate::db::user::Model as User;
 use crate::users;
@@ -22,6 +27,8 @@ const ENTRY_OVERHEAD: usize = 256;
 pub struct CachedUser {
     pub user: User,
     pub check_body: Bytes,
+    /// When the row was read from the database.
+    read_at: Instant,
 }
 
 impl CachedUser {
@@ -31,6 +38,7 @@ impl CachedUser {
         CachedUser {
             user,
             check_body: Bytes::from(body.to_string()),
+            read_at: Instant::now(),
         }
     }
 
@@ -63,6 +71,10 @@ pub struct FillTicket(u64);
 
 pub struct UserCache {
     cache: Option<moka::sync::Cache<String, Arc<CachedUser>>>,
+    /// How long a row answers as read from the database (`database.user_cache_ms`).
+    fresh_for: Duration,
+    /// How long it may answer while the database is unreachable.
+    stale_for: Duration,
     /// Bumped by every invalidation on this replica.
     generation: AtomicU64,
     /// Fills hold it shared from comparing their ticket to inserting; invalidations hold it
@@ -74,34 +86,45 @@ pub struct UserCache {
 }
 
 impl UserCache {
-    /// `ttl` zero turns the cache off; `budget_bytes` bounds what it holds.
-    pub fn new(ttl: Duration, budget_bytes: u64) -> UserCache {
-        let cache = (!ttl.is_zero() && budget_bytes > 0).then(|| {
+    /// `ttl` zero and `stale_if_error` zero turn the cache off; `budget_bytes` bounds what it
+    /// holds.
+    pub fn new(ttl: Duration, stale_if_error: Duration, budget_bytes: u64) -> UserCache {
+        let keep = ttl.max(stale_if_error);
+        let cache = (!keep.is_zero() && budget_bytes > 0).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(budget_bytes)
                 .weigher(|key: &String, value: &Arc<CachedUser>| {
                     u32::try_from(key.len() + value.weight()).unwrap_or(u32::MAX)
                 })
-                .time_to_live(ttl)
+                .time_to_live(keep)
                 .build()
         });
         UserCache {
             cache,
+            fresh_for: ttl,
+            stale_for: stale_if_error,
             generation: AtomicU64::new(0),
             gate: RwLock::new(()),
             stats: crate::stats::CacheStats::default(),
         }
     }
 
-    /// The user `id` if it is in the cache; never touches the database.
+    /// The user `id` if the cache holds a row read within `ttl`; never touches the database.
     pub fn cached(&self, id: &str) -> Option<Arc<CachedUser>> {
-        self.cache.as_ref().and_then(|c| c.get(id))
+        self.held_within(id, self.fresh_for)
+    }
+
+    fn held_within(&self, id: &str, age: Duration) -> Option<Arc<CachedUser>> {
+        self.cache
+            .as_ref()
+            .and_then(|c| c.get(id))
+            .filter(|u| u.read_at.elapsed() < age)
     }
 
     /// The user `id`, from the cache or the database. Unknown users are not cached.
     pub async fn get(
         &self,
-        db: &DatabaseConnection,
+        db: &crate::db::Db,
         id: &str,
     ) -> Result<Option<Arc<CachedUser>>, DbErr> {
         if let Some(user) = self.stats.record(self.cached(id)) {
@@ -115,6 +138,30 @@ impl UserCache {
             self.fill(ticket, id, user.clone());
         }
         Ok(user)
+    }
+
+    /// As `get`, but when the database cannot be reached, the row read within
+    /// `stale_if_error` answers instead of the error (counted for `route` in
+    /// `authhost_stale_answers_total`). Any other error is returned as is.
+    pub async fn get_or_stale(
+        &self,
+        db: &crate::db::Db,
+        id: &str,
+        route: &'static str,
+    ) -> Result<Option<Arc<CachedUser>>, DbErr> {
+        match self.get(db, id).await {
+            Err(e) if crate::db::breaker::is_unreachable(&e) => {
+                match self.held_within(id, self.stale_for) {
+                    Some(user) => {
+                        metrics::counter!("authhost_stale_answers_total", "route" => route)
+                            .increment(1);
+                        Ok(Some(user))
+                    }
+                    None => Err(e),
+                }
+            }
+            other => other,
+        }
     }
 
     /// Take before reading the row that `fill` will insert.
@@ -172,7 +219,7 @@ mod tests {
 
     #[test]
     fn a_fill_read_before_an_invalidation_is_dropped() {
-        let cache = UserCache::new(Duration::from_secs(60), 1 << 20);
+        let cache = UserCache::new(Duration::from_secs(60), Duration::ZERO, 1 << 20);
         let ticket = cache.ticket();
         // A logout's UPDATE and invalidation land between the read and the fill.
         cache.invalidate("u1");
@@ -188,9 +235,33 @@ mod tests {
     }
 
     #[test]
+    fn a_row_past_its_time_to_live_is_kept_only_for_outages() {
+        let cache = UserCache::new(Duration::from_millis(30), Duration::from_secs(60), 1 << 20);
+        cache.fill(cache.ticket(), "u1", user("u1", "kept"));
+        assert!(cache.cached("u1").is_some(), "fresh");
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(
+            cache.cached("u1").is_none(),
+            "past the time to live, not fresh"
+        );
+        assert!(
+            cache.held_within("u1", cache.stale_for).is_some(),
+            "kept for outages"
+        );
+        // An invalidation removes it for outages too: a logout is never undone.
+        cache.invalidate("u1");
+        assert!(cache.held_within("u1", cache.stale_for).is_none());
+        // Off: nothing is kept past the time to live.
+        let cache = UserCache::new(Duration::from_millis(30), Duration::ZERO, 1 << 20);
+        cache.fill(cache.ticket(), "u1", user("u1", "kept"));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(cache.held_within("u1", cache.stale_for).is_none());
+    }
+
+    #[test]
     fn the_budget_bounds_the_bytes_held() {
         let budget = 64 * 1024;
-        let cache = UserCache::new(Duration::from_secs(60), budget);
+        let cache = UserCache::new(Duration::from_secs(60), Duration::ZERO, budget);
         for i in 0..2_000 {
             let id = format!("{i:032x}");
             cache.fill(cache.ticket(), &id, user(&id, &"n".repeat(500)));

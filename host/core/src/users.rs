@@ -5,8 +5,8 @@ use md5::{Digest, Md5};
 use sea_orm::sea_query::{Expr, Func, LikeExpr, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, SqlErr,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, SqlErr,
 };
 use serde_json::{Map, Value, json};
 
@@ -24,10 +24,7 @@ pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<User>, Db
 }
 
 /// Case-insensitive: usernames are stored lower-case.
-pub async fn find_by_username(
-    db: &DatabaseConnection,
-    username: &str,
-) -> Result<Option<User>, DbErr> {
+pub async fn find_by_username(db: &crate::db::Db, username: &str) -> Result<Option<User>, DbErr> {
     let wanted = username.trim().to_lowercase();
     // No stored name has control characters (PostgreSQL refuses NUL outright) or is this long;
     // the rules are looser than `valid_username` because adopted names predate them.
@@ -183,7 +180,7 @@ pub fn valid_username(name: &str) -> bool {
 /// Sets the username once. Of two requests racing for one name the database's unique index
 /// lets exactly one win.
 pub async fn set_username(
-    db: &DatabaseConnection,
+    db: &crate::db::Db,
     id: &str,
     requested: &str,
 ) -> Result<(), UsernameError> {
@@ -325,7 +322,7 @@ pub enum FindError {
 /// the e-mail exactly as the upstream gave it, so its case may differ). All three are looked up:
 /// a name that fits different users in different ways (a username chosen to look like another
 /// user's id, say) is refused as ambiguous rather than resolved to one of them.
-pub async fn find(db: &DatabaseConnection, who: &str) -> Result<User, FindError> {
+pub async fn find(db: &crate::db::Db, who: &str) -> Result<User, FindError> {
     let who = who.trim();
     let mut found: Vec<User> = Vec::new();
     let by_id = get(db, who).await?;
@@ -353,11 +350,7 @@ pub async fn find(db: &DatabaseConnection, who: &str) -> Result<User, FindError>
 
 /// Users whose id, username, e-mail or name contains `query` (ignoring case), by id; at most
 /// `limit`.
-pub async fn list(
-    db: &DatabaseConnection,
-    query: Option<&str>,
-    limit: u64,
-) -> Result<Vec<User>, DbErr> {
+pub async fn list(db: &crate::db::Db, query: Option<&str>, limit: u64) -> Result<Vec<User>, DbErr> {
     let mut select = Users::find().order_by_asc(user::Column::Id).limit(limit);
     if let Some(q) = query.map(str::trim).filter(|q| !q.is_empty()) {
         // `\` escapes the pattern's own wildcards, so `_` and `%` in the query match themselves.

@@ -160,7 +160,7 @@ async fn database(config: &Config, report: &mut Report) {
 /// How the connections to PostgreSQL travel, and whether that fits where the server is: TLS
 /// to a loopback server costs throughput for nothing (the URL's default `sslmode=prefer`
 /// negotiates it anyway); clear text to another host exposes every token check.
-async fn transport(config: &Config, db: &sea_orm::DatabaseConnection) -> Option<Verdict> {
+async fn transport(config: &Config, db: &crate::db::Db) -> Option<Verdict> {
     let transport = match crate::db::transport(db).await {
         Ok(t) => t?,
         Err(e) => {

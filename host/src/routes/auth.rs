@@ -22,6 +22,25 @@ pub(crate) async fn authenticated_user(
     app: &App,
     token: Option<&str>,
 ) -> Result<Option<Arc<CachedUser>>, ApiError> {
+    user_behind(app, token, None).await
+}
+
+/// As `authenticated_user`, for a read-only answer (`route`: check, authorize, token
+/// exchange): while the database is unreachable, a row read within
+/// `database.stale_if_error_seconds` answers. The token itself is verified as always.
+pub(crate) async fn authenticated_user_or_stale(
+    app: &App,
+    token: Option<&str>,
+    route: &'static str,
+) -> Result<Option<Arc<CachedUser>>, ApiError> {
+    user_behind(app, token, Some(route)).await
+}
+
+async fn user_behind(
+    app: &App,
+    token: Option<&str>,
+    stale_route: Option<&'static str>,
+) -> Result<Option<Arc<CachedUser>>, ApiError> {
     let Some(token) = token else { return Ok(None) };
     let verified = match app.tokens.verify_user_token(token) {
         Ok(v) => v,
@@ -30,7 +49,14 @@ pub(crate) async fn authenticated_user(
             return Ok(None);
         }
     };
-    let user = app.user_cache.get(&app.db, &verified.userid).await?;
+    let user = match stale_route {
+        Some(route) => {
+            app.user_cache
+                .get_or_stale(&app.db, &verified.userid, route)
+                .await?
+        }
+        None => app.user_cache.get(&app.db, &verified.userid).await?,
+    };
     let refusal = match &user {
         None => Some(Refusal::UnknownUser),
         Some(u) => users::token_refusal(u, verified.issued_at),
@@ -43,7 +69,9 @@ pub(crate) async fn authenticated_user(
 }
 
 pub async fn check(State(app): State<SharedApp>, params: Params) -> Result<Response, ApiError> {
-    if let Some(user) = authenticated_user(&app, params.token().as_deref()).await? {
+    if let Some(user) =
+        authenticated_user_or_stale(&app, params.token().as_deref(), "check").await?
+    {
         return Ok(for_user(
             params.reply_text(user.check_body.clone()),
             &user.id,
@@ -73,7 +101,9 @@ pub async fn authorize(State(app): State<SharedApp>, params: Params) -> Result<R
             "service must be at most {MAX_SERVICE_LEN} bytes"
         )));
     }
-    let Some(user) = authenticated_user(&app, params.token().as_deref()).await? else {
+    let Some(user) =
+        authenticated_user_or_stale(&app, params.token().as_deref(), "authorize").await?
+    else {
         return Ok(denied());
     };
     let permissions = app

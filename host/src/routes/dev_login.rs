@@ -110,6 +110,16 @@ pub async fn submit(State(app): State<SharedApp>, params: Params) -> Result<Resp
                 "account_disabled",
             )));
         }
+        // Nothing was written (the login is one transaction): the user may try again.
+        Err(SessionError::Database(e)) if crate::db::breaker::is_unreachable(&e) => {
+            crate::db::count_error(&e);
+            tracing::warn!(error = %e, "dev login: database unreachable");
+            return Ok(found(&merge_query_param(
+                &next,
+                "error",
+                "temporarily_unavailable",
+            )));
+        }
         Err(e) => return Err(e.into()),
     };
     let redirect = app.flow().logged_in(&next, &user, &token);

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::app::SharedApp;
 use crate::http::{ApiError, Params, for_user, json_response, no_store};
-use crate::routes::auth::authenticated_user;
+use crate::routes::auth::authenticated_user_or_stale;
 use crate::tokens::{MAX_SERVICE_LEN, now};
 use crate::users;
 
@@ -140,7 +140,7 @@ pub async fn token(
         .into_response());
     }
     // The subject first: who may learn which services exist is a caller with a valid token.
-    let Some(user) = authenticated_user(&app, Some(subject)).await? else {
+    let Some(user) = authenticated_user_or_stale(&app, Some(subject), "token").await? else {
         return Ok(Refusal::InvalidGrant.into_response());
     };
     let plugins = app.plugins();

@@ -43,8 +43,23 @@ pub async fn healthz() -> Response {
     json_response(StatusCode::OK, &json!({ "status": "ok" }))
 }
 
-/// Ready when the database answers (plugins are loaded before the server starts).
+/// Ready when the database answers (plugins are loaded before the server starts). While the
+/// database's circuit breaker is open the answer is 503 at once, without a query.
 pub async fn readyz(State(app): State<SharedApp>) -> Response {
+    let unavailable = |since_ms: Option<u128>| {
+        let body = match since_ms {
+            Some(ms) => json!({
+                "status": "unavailable",
+                "database": "unreachable",
+                "unreachable_for_ms": u64::try_from(ms).unwrap_or(u64::MAX),
+            }),
+            None => json!({ "status": "unavailable", "database": "unreachable" }),
+        };
+        json_response(StatusCode::SERVICE_UNAVAILABLE, &body)
+    };
+    if let Some(outage) = app.db.breaker().outage() {
+        return unavailable(Some(outage.since.elapsed().as_millis()));
+    }
     match app.db.ping().await {
         Ok(()) => json_response(
             StatusCode::OK,
@@ -53,10 +68,7 @@ pub async fn readyz(State(app): State<SharedApp>) -> Response {
         Err(e) => {
             crate::db::count_error(&e);
             tracing::warn!(error = %e, "readiness: database not reachable");
-            json_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &json!({ "status": "unavailable", "database": "unreachable" }),
-            )
+            unavailable(None)
         }
     }
 }
@@ -116,6 +128,11 @@ fn refresh(app: &App) {
         #[allow(clippy::cast_precision_loss)]
         gauge!("authhost_cache_bytes", "cache" => cache).set(bytes as f64);
     }
+    gauge!("authhost_db_up").set(if app.db.breaker().is_closed() {
+        1.0
+    } else {
+        0.0
+    });
     if let Some(pool) = crate::db::pool_state(&app.db) {
         gauge!("authhost_db_pool_connections", "state" => "in_use").set(f64::from(pool.in_use));
         gauge!("authhost_db_pool_connections", "state" => "idle").set(f64::from(pool.idle));

@@ -76,6 +76,7 @@ pub mod bounds {
     pub const PERMISSION_TOKEN_SECONDS: u64 = 31_536_000;
     /// One hour.
     pub const USER_CACHE_MS: u64 = 3_600_000;
+    pub const STALE_IF_ERROR_SECONDS: u64 = 86_400;
     pub const DATABASE_MAX_CONNECTIONS: u32 = 10_000;
     /// Ten minutes.
     pub const CALL_TIMEOUT_MS: u64 = 600_000;
@@ -167,6 +168,9 @@ pub struct DatabaseConfig {
     /// How long a user row read for a token check is reused (0 turns the cache off). Writes on
     /// this replica take effect at once; a logout on another replica within this time.
     pub user_cache_ms: u64,
+    /// While the database is unreachable, `check`, `authorize` and token exchange answer for a
+    /// user whose row was read within this many seconds from that row (0 turns it off).
+    pub stale_if_error_seconds: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -175,6 +179,7 @@ impl Default for DatabaseConfig {
             url: Secret::default(),
             max_connections: None,
             user_cache_ms: 1000,
+            stale_if_error_seconds: 300,
         }
     }
 }

@@ -270,6 +270,13 @@ impl Config {
                 " (one hour)",
             ),
             (
+                "database.stale_if_error_seconds".into(),
+                self.database.stale_if_error_seconds,
+                0,
+                bounds::STALE_IF_ERROR_SECONDS,
+                " (one day)",
+            ),
+            (
                 "plugins.call_timeout_ms".into(),
                 self.plugins.call_timeout_ms,
                 1,

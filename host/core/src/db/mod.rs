@@ -1,19 +1,23 @@
 //! The database: connection (SQLite by default, PostgreSQL through `DATABASE_URL`), migrations,
 //! and the entities. Domain operations live in `crate::users`.
 
+pub mod breaker;
 pub mod deleted_user;
+mod guarded;
 pub mod hook_event;
 pub mod oidc_code;
 pub mod oidc_refresh_token;
 pub mod user;
 
+pub use guarded::Db;
+
 use std::time::Duration;
 
 use authhost_migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DbBackend, DbErr};
 
-/// Opens the database, creating the SQLite file's folder when needed.
-pub async fn connect(url: &str, max_connections: Option<u32>) -> Result<DatabaseConnection, DbErr> {
+/// Opens the database behind its circuit breaker, creating the SQLite file's folder when needed.
+pub async fn connect(url: &str, max_connections: Option<u32>) -> Result<Db, DbErr> {
     if let Some(path) = sqlite_file(url)
         && let Some(parent) = std::path::Path::new(&path)
             .parent()
@@ -43,13 +47,13 @@ pub async fn connect(url: &str, max_connections: Option<u32>) -> Result<Database
         // WAL lets readers run beside the writer; the setting persists in the file.
         db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
     }
-    Ok(db)
+    Ok(Db::new(db, url))
 }
 
 /// Why a PostgreSQL server at `url` cannot be reached over TCP (refused, no such host, no answer
 /// within two seconds), if that is the trouble; `None` for a Unix socket, SQLite, or a server
 /// that accepts the connection (then the trouble is TLS, authentication or the database).
-async fn unreachable_because(url: &str) -> Option<String> {
+pub(crate) async fn unreachable_because(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
     if !matches!(parsed.scheme(), "postgres" | "postgresql") {
         return None;
@@ -78,7 +82,7 @@ pub enum Transport {
 /// (`pg_stat_ssl`); `None` on SQLite. A URL without `sslmode` means `prefer`: TLS whenever the
 /// server offers it, on loopback too, which costs a handshake per new connection and encryption
 /// per query.
-pub async fn transport(db: &DatabaseConnection) -> Result<Option<Transport>, DbErr> {
+pub async fn transport(db: &Db) -> Result<Option<Transport>, DbErr> {
     if db.get_database_backend() != DbBackend::Postgres {
         return Ok(None);
     }
@@ -103,8 +107,8 @@ pub async fn transport(db: &DatabaseConnection) -> Result<Option<Transport>, DbE
 
 /// The names of the migrations this database has not had yet (all of them for a new one).
 /// Read only: it does not create the migrations table the way `migrate` does.
-pub async fn pending_migrations(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
-    Ok(Migrator::get_pending_migrations_read_only(db)
+pub async fn pending_migrations(db: &Db) -> Result<Vec<String>, DbErr> {
+    Ok(Migrator::get_pending_migrations_read_only(db.raw())
         .await?
         .iter()
         .map(|m| m.name().to_string())
@@ -120,7 +124,8 @@ pub struct PoolState {
 }
 
 /// The pool's state now; `None` for a connection that is not a pool (mock, proxy).
-pub fn pool_state(db: &DatabaseConnection) -> Option<PoolState> {
+pub fn pool_state(db: &Db) -> Option<PoolState> {
+    let db = db.raw();
     let idle = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     // The getters panic on another backend: ask only for the one the connection is.
     let (size, idle, max) = match db.get_database_backend() {
@@ -162,8 +167,8 @@ pub fn count_error(e: &DbErr) {
 }
 
 /// Applies pending migrations (also adopts an original dgp-oauth2 database).
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+pub async fn migrate(db: &Db) -> Result<(), DbErr> {
+    Migrator::up(db.raw(), None).await
 }
 
 /// The file behind a `sqlite://PATH?...` URL, if any (none for memory databases and other

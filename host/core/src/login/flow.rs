@@ -16,7 +16,6 @@ use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sea_orm::DatabaseConnection;
 
 use super::sealed::{OpenError, PendingLogin, Sealer};
 use super::session::BrowserSession;
@@ -90,7 +89,7 @@ pub struct Callback<'a> {
 
 /// The services the flow uses.
 pub struct Flow<'a> {
-    pub db: &'a DatabaseConnection,
+    pub db: &'a crate::db::Db,
     pub upstreams: &'a Upstreams,
     pub redirects: &'a RedirectPolicy,
     /// Where the routes live (`/auth/`): the default `next` is its `check`.
@@ -330,6 +329,7 @@ impl Flow<'_> {
             .await
             .map_err(|e| match e {
                 SessionError::Disabled => LoginError::AccountDisabled,
+                SessionError::Database(e) => LoginError::from_db(&e),
                 e => LoginError::Server(e.to_string()),
             })
     }
@@ -340,7 +340,7 @@ impl Flow<'_> {
         for email in &profile.verified_emails {
             let existing = users::get(self.db, &users::user_id_for_email(email))
                 .await
-                .map_err(|e| LoginError::Server(e.to_string()))?;
+                .map_err(|e| LoginError::from_db(&e))?;
             if existing.is_some() {
                 return Ok(email.clone());
             }

@@ -48,11 +48,23 @@ pub enum LoginError {
     UnverifiedEmail,
     #[error("the account is disabled")]
     AccountDisabled,
+    /// The database could not be reached: nothing was written, the user may simply retry.
+    #[error("the database is unreachable: {0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Server(String),
 }
 
 impl LoginError {
+    /// A database error: `Unavailable` when the database cannot be reached, else `Server`.
+    pub fn from_db(e: &sea_orm::DbErr) -> LoginError {
+        if crate::db::breaker::is_unreachable(e) {
+            LoginError::Unavailable(e.to_string())
+        } else {
+            LoginError::Server(e.to_string())
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             LoginError::Denied(_) => "access_denied",
@@ -62,6 +74,7 @@ impl LoginError {
             LoginError::Timeout => "upstream_timeout",
             LoginError::UnverifiedEmail => "unverified_email",
             LoginError::AccountDisabled => "account_disabled",
+            LoginError::Unavailable(_) => "temporarily_unavailable",
             LoginError::Server(_) => "server_error",
         }
     }

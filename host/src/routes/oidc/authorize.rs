@@ -162,7 +162,7 @@ fn login_failure(code: &str) -> (&'static str, String) {
         .collect();
     let error = match code.as_str() {
         "access_denied" | "account_disabled" | "unverified_email" => "access_denied",
-        "upstream_timeout" => "temporarily_unavailable",
+        "upstream_timeout" | "temporarily_unavailable" => "temporarily_unavailable",
         _ => "server_error",
     };
     (error, format!("the login at authhost failed: {code}"))
