@@ -39,7 +39,7 @@ PORT=$(free_port)
 PG_PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 WORK=$(mktemp -d /tmp/authhost-outage.XXXXXX)
-PGDIR=$WORK/pg
+PGDIR=$(mktemp -d /tmp/authhost-outage-pg.XXXXXX) # its own: WORK holds the keys, PGDIR goes to postgres
 STAMP=$(date -u +%Y-%m-%d)
 REPORT=$ROOT/bench/results/outage-$STAMP.md
 SPID=
@@ -50,7 +50,9 @@ die() { echo "outage: $*" >&2; exit 1; }
 PGBIN=$(pg_config --bindir 2>/dev/null || true)
 [ -x "$PGBIN/initdb" ] || PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -x "$PGBIN/initdb" ] || die "PostgreSQL's server binaries (initdb, pg_ctl) are missing (apt-get install postgresql)"
-command -v wrk >/dev/null || die "wrk is missing (apt-get install wrk)"
+if ! command -v wrk >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 pg_start() {
   as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w start \
@@ -62,13 +64,12 @@ cleanup() {
   local rc=$?
   if [ -n "$SPID" ]; then kill "$SPID" 2>/dev/null || true; wait "$SPID" 2>/dev/null || true; fi
   [ -d "$PGDIR/data" ] && pg_stop immediate 2>/dev/null || true
-  if [ $rc -eq 0 ]; then rm -rf "$WORK"; else echo "outage: files of this run kept in $WORK" >&2; fi
+  if [ $rc -eq 0 ]; then rm -rf "$WORK" "$PGDIR"; else echo "outage: files of this run kept in $WORK and $PGDIR" >&2; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 say "private PostgreSQL on 127.0.0.1:$PG_PORT"
-mkdir -p "$PGDIR"
 [ "$(id -u)" -ne 0 ] || chown postgres:postgres "$PGDIR"
 as_pg "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U postgres --no-sync >/dev/null
 pg_start

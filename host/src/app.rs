@@ -173,8 +173,9 @@ impl App {
             .map(|u| u.path().to_string())
             .map_err(|e| StartupErrors(vec![format!("server.external_address: {e}")]))?;
         let oidc_authorize_url = format!("{oidc_base}authorize?");
-        let user_cache = UserCache::new(
+        let user_cache = UserCache::with_notifications(
             std::time::Duration::from_millis(config.database.user_cache_ms),
+            std::time::Duration::from_secs(config.database.user_cache_notified_seconds),
             std::time::Duration::from_secs(config.database.stale_if_error_seconds),
             crate::config::mib(config.caches.users_mib),
         );

@@ -20,7 +20,7 @@
 
 pub use authhost_core::{
     call_pool, client_addr, config, crypto, db, hooks, keys, login, oidc_codes, oidc_refresh,
-    oidc_request, plugins, redirects, sessions, stats, tokens, user_cache, users,
+    oidc_request, plugins, redirects, sessions, stats, tokens, user_cache, user_changes, users,
 };
 
 pub mod access_log;

@@ -121,6 +121,14 @@ const HELP: &[(&str, &str)] = &[
         "Times the database's circuit breaker changed state, by the state it went to (open, closed).",
     ),
     (
+        "authhost_user_changes_listening",
+        "1 while this replica listens for user changes on PostgreSQL (rows cached for database.user_cache_notified_seconds), 0 while it does not (database.user_cache_ms).",
+    ),
+    (
+        "authhost_user_changes_lost_total",
+        "Times the listener for user changes lost its connection or could not listen.",
+    ),
+    (
         "authhost_stale_answers_total",
         "Answers given from a user row kept in memory while the database was unreachable (database.stale_if_error_seconds), by route.",
     ),

@@ -156,6 +156,73 @@ async fn a_database_that_goes_away_gets_json_errors_not_a_crash() {
     s.stop().await;
 }
 
+/// SQLite: another process holding the write lock past the busy timeout (5 s) refuses writes
+/// cleanly (a login goes back to `next` with `temporarily_unavailable`, nothing written), while
+/// reads go on (WAL) and the circuit breaker stays closed: a busy lock is not an outage.
+/// PostgreSQL's outages are `outage.rs`'s (a private server stopped and started); a lock there
+/// makes writes wait, it does not refuse them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_write_lock_held_past_the_busy_timeout_refuses_writes_not_reads() {
+    let mut options = Options::default();
+    // Every check reads the row: the reads below are the database's, not the cache's.
+    options
+        .env
+        .insert("AUTHHOST_DATABASE__USER_CACHE_MS".into(), "0".into());
+    options.env.insert(
+        "AUTHHOST_DATABASE__STALE_IF_ERROR_SECONDS".into(),
+        "0".into(),
+    );
+    let s = TestServer::start_with(options).await;
+    if s.db.is_postgres() {
+        s.stop().await;
+        return;
+    }
+    let token = s.dev_login("held@example.org", "Held").await;
+    // One connection, so BEGIN and ROLLBACK go to the same one.
+    let holder = authhost::db::connect(&s.db.url, Some(1)).await.unwrap();
+    holder.execute_unprepared("BEGIN IMMEDIATE").await.unwrap();
+
+    assert!(
+        s.authenticated(&token).await,
+        "a read while the lock is held"
+    );
+    let started = std::time::Instant::now();
+    let r = s
+        .client
+        .post(s.url("login/dev"))
+        .form(&[
+            ("email", "blocked@example.org"),
+            ("name", "Blocked"),
+            ("next", "https://app.example.org/done"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let to = authhost_tests::location(&r);
+    assert_eq!(
+        authhost_tests::query_param(&to, "error"),
+        "temporarily_unavailable",
+        "{to} after {:?}",
+        started.elapsed()
+    );
+    assert!(!to.contains("jwt="), "{to}");
+    assert!(
+        s.app.db.breaker().is_closed(),
+        "a busy lock is not an outage"
+    );
+    assert!(s.authenticated(&token).await, "reads still go on");
+
+    holder.execute_unprepared("ROLLBACK").await.unwrap();
+    holder.close().await.ok();
+    let blocked = authhost::users::find(&s.app.db, "blocked@example.org").await;
+    assert!(
+        matches!(blocked, Err(authhost::users::FindError::NotFound)),
+        "nothing of the refused login: {blocked:?}"
+    );
+    s.dev_login("blocked@example.org", "Blocked").await;
+    s.stop().await;
+}
+
 /// `authhost check`'s lines for the database at `url`, run as an operator would.
 fn check_lines(dir: &std::path::Path, url: &str) -> String {
     let (private, public) = authhost_tests::key_pair(0);

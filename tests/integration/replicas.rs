@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use authhost_tests::fake_github::FakeGitHub;
 use authhost_tests::*;
+use sea_orm::ConnectionTrait;
 use serde_json::Value;
 
 const NEXT: &str = "https://app.example.org/after";
@@ -200,6 +201,125 @@ async fn a_login_in_progress_survives_a_key_switch_across_replicas() {
     // The process's counter (other servers of this test binary add to it): at least this one.
     assert!(done.metric(unknown_key).await >= before + 1.0);
     done.stop_keep_db().await;
+    b.stop_keep_db().await;
+    a.stop_keep_db().await;
+    db.drop_database().await;
+}
+
+/// On PostgreSQL every replica listens for user changes: a logout or `users disable` on one is
+/// refused on the other at once, while rows stay cached far longer than `user_cache_ms`; with
+/// the listener's connection killed, a change is refused within `user_cache_ms` (the fallback).
+/// On SQLite there is no channel and no listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_one_replica_reaches_the_other_at_once_through_notifications() {
+    const FALLBACK: Duration = Duration::from_millis(1000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDb::new(dir.path()).await;
+    let options = || {
+        let mut o = Options {
+            db: Some(db.clone()),
+            ..Options::default()
+        };
+        o.env.insert(
+            "AUTHHOST_DATABASE__USER_CACHE_MS".into(),
+            FALLBACK.as_millis().to_string(),
+        );
+        o.env.insert(
+            "AUTHHOST_DATABASE__USER_CACHE_NOTIFIED_SECONDS".into(),
+            "600".into(),
+        );
+        o
+    };
+    let (a, b) = (
+        TestServer::start_with(options()).await,
+        TestServer::start_with(options()).await,
+    );
+    let listening = |s: &TestServer| s.app.user_cache.is_listening();
+    if !db.is_postgres() {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !listening(&a) && !listening(&b),
+            "SQLite has nothing to listen to"
+        );
+        b.stop_keep_db().await;
+        a.stop().await;
+        return;
+    }
+    let started = Instant::now();
+    while !(listening(&a) && listening(&b)) {
+        assert!(started.elapsed() < Duration::from_secs(5), "not listening");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let refused_on_b_within = |token: String, limit: Duration| {
+        let b = &b;
+        async move {
+            let waited = Instant::now();
+            while b.authenticated(&token).await {
+                assert!(
+                    waited.elapsed() < limit,
+                    "still accepted on the other replica after {limit:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            waited.elapsed()
+        }
+    };
+
+    let t1 = a.dev_login("n1@example.org", "N1").await;
+    let t2 = a.dev_login("n2@example.org", "N2").await;
+    assert!(b.authenticated(&t1).await && b.authenticated(&t2).await);
+    // Past the fallback time to live, b still holds the rows as fresh: it listens.
+    tokio::time::sleep(FALLBACK + Duration::from_millis(200)).await;
+    let u1 = authhost::users::find(&a.app.db, "n1@example.org")
+        .await
+        .unwrap();
+    let u2 = authhost::users::find(&a.app.db, "n2@example.org")
+        .await
+        .unwrap();
+    assert!(b.app.user_cache.cached(&u1.id).is_some(), "b keeps the row");
+
+    let out: Value = a.get_json(&format!("logout?jwt={t1}")).await;
+    assert_eq!(out["success"], true);
+    let took = refused_on_b_within(t1, Duration::from_millis(300)).await;
+    eprintln!("logout on a refused on b after {took:?}");
+    // `authhost users disable` runs this on its own connection.
+    a.app.sessions().disable(&u2).await.unwrap();
+    let took = refused_on_b_within(t2, Duration::from_millis(300)).await;
+    eprintln!("disable refused on b after {took:?}");
+
+    // The listeners' connections killed: a logout in the gap before they listen again is
+    // missed, and the row falls back to the short time to live.
+    let t3 = a.dev_login("n3@example.org", "N3").await;
+    assert!(b.authenticated(&t3).await);
+    let lost = "authhost_user_changes_lost_total";
+    let lost_before = a.metric(lost).await;
+    let admin = sea_orm::Database::connect(&db.url).await.unwrap();
+    let killed = admin
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN %'",
+        ))
+        .await
+        .unwrap();
+    assert!(
+        killed.len() >= 2,
+        "both replicas' listeners: {}",
+        killed.len()
+    );
+    let out: Value = a.get_json(&format!("logout?jwt={t3}")).await;
+    assert_eq!(out["success"], true);
+    refused_on_b_within(t3, FALLBACK + Duration::from_millis(700)).await;
+    let started = Instant::now();
+    while !(listening(&a) && listening(&b)) {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "not listening again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(a.metric(lost).await >= lost_before + 2.0);
+    admin.close().await.ok();
     b.stop_keep_db().await;
     a.stop_keep_db().await;
     db.drop_database().await;

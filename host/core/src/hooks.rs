@@ -295,6 +295,10 @@ pub async fn run(
             _ = tokio::time::sleep(poll) => {}
             _ = stop.changed() => return,
         }
+        // The breaker logged the outage once; rounds wait for the database quietly.
+        if !db.breaker().is_closed() {
+            continue;
+        }
         let set = plugins();
         match deliver_due(&db, &set).await {
             Ok(_) => {}

@@ -37,4 +37,5 @@ pub mod sessions;
 pub mod stats;
 pub mod tokens;
 pub mod user_cache;
+pub mod user_changes;
 pub mod users;

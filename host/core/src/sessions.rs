@@ -12,6 +12,7 @@ use crate::hooks;
 use crate::plugins::{Hook, PluginSet};
 use crate::tokens::{TokenError, TokenService};
 use crate::user_cache::UserCache;
+use crate::user_changes;
 use crate::users::{self, LoginProfile};
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,7 @@ impl Sessions<'_> {
         }
         events.push((Hook::UserLogin, users::hook_view(&user, false)));
         let queued = self.enqueue(&txn, &user.id, &events).await?;
+        user_changes::announce(&txn, &user.id).await?;
         txn.commit().await?;
         self.user_cache.invalidate(&user.id);
         hooks::deliver_now(self.db, &self.plugins, &queued).await;
@@ -123,6 +125,7 @@ impl Sessions<'_> {
         crate::oidc_refresh::revoke_user(&txn, &user.id, now).await?;
         let events = [(Hook::UserLogout, users::hook_view(user, false))];
         let queued = self.enqueue(&txn, &user.id, &events).await?;
+        user_changes::announce(&txn, &user.id).await?;
         txn.commit().await?;
         self.user_cache.invalidate(&user.id);
         hooks::deliver_now(self.db, &self.plugins, &queued).await;
@@ -131,7 +134,10 @@ impl Sessions<'_> {
 
     /// `authhost users enable`: the account may log in again (its old tokens stay revoked).
     pub async fn enable(&self, user: &User) -> Result<(), SessionError> {
-        users::set_disabled(self.db, &user.id, None).await?;
+        let txn = self.db.begin().await?;
+        users::set_disabled(&txn, &user.id, None).await?;
+        user_changes::announce(&txn, &user.id).await?;
+        txn.commit().await?;
         self.user_cache.invalidate(&user.id);
         Ok(())
     }
@@ -145,6 +151,7 @@ impl Sessions<'_> {
         let queued = self.enqueue(&txn, &user.id, &events).await?;
         crate::oidc_refresh::revoke_user(&txn, &user.id, crate::tokens::now()).await?;
         users::delete(&txn, &user.id, crate::tokens::now()).await?;
+        user_changes::announce(&txn, &user.id).await?;
         txn.commit().await?;
         self.user_cache.invalidate(&user.id);
         hooks::deliver_now(self.db, &self.plugins, &queued).await;

@@ -197,14 +197,19 @@ pub async fn set_username(
     if find_by_username(db, &name).await?.is_some() {
         return Err(UsernameError::Taken);
     }
+    // The change and its announcement to the other replicas commit together.
+    let txn = db.begin().await?;
     let result = Users::update_many()
         .col_expr(user::Column::Username, Expr::value(name))
         .filter(user::Column::Id.eq(id.to_string()))
         .filter(user::Column::Username.is_null())
-        .exec(db)
+        .exec(&txn)
         .await;
     match result {
-        Ok(r) if r.rows_affected == 1 => Ok(()),
+        Ok(r) if r.rows_affected == 1 => {
+            crate::user_changes::announce(&txn, id).await?;
+            Ok(txn.commit().await?)
+        }
         Ok(_) => Err(UsernameError::AlreadySet),
         Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
             Err(UsernameError::Taken)

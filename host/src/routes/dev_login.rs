@@ -111,7 +111,7 @@ pub async fn submit(State(app): State<SharedApp>, params: Params) -> Result<Resp
             )));
         }
         // Nothing was written (the login is one transaction): the user may try again.
-        Err(SessionError::Database(e)) if crate::db::breaker::is_unreachable(&e) => {
+        Err(SessionError::Database(e)) if crate::db::breaker::is_temporary(&e) => {
             crate::db::count_error(&e);
             tracing::warn!(error = %e, "dev login: database unreachable");
             return Ok(found(&merge_query_param(

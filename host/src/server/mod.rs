@@ -139,7 +139,13 @@ pub async fn serve_all(
         std::time::Duration::from_millis(app.config.plugins.hook_poll_ms),
         hooks_stop,
     ));
+    let changes_stop = hooks_stop_for_sweep.clone();
     tokio::spawn(sweep_oidc_rows(app.clone(), hooks_stop_for_sweep));
+    let changes_app = app.clone();
+    tokio::spawn(async move {
+        crate::user_cache::listener::listen(&changes_app.db, &changes_app.user_cache, changes_stop)
+            .await;
+    });
     let Some(admin) = admin else {
         return serve(app, listener, shutdown).await;
     };

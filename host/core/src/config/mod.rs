@@ -77,6 +77,7 @@ pub mod bounds {
     /// One hour.
     pub const USER_CACHE_MS: u64 = 3_600_000;
     pub const STALE_IF_ERROR_SECONDS: u64 = 86_400;
+    pub const USER_CACHE_NOTIFIED_SECONDS: u64 = 86_400;
     pub const DATABASE_MAX_CONNECTIONS: u32 = 10_000;
     /// Ten minutes.
     pub const CALL_TIMEOUT_MS: u64 = 600_000;
@@ -171,6 +172,10 @@ pub struct DatabaseConfig {
     /// While the database is unreachable, `check`, `authorize` and token exchange answer for a
     /// user whose row was read within this many seconds from that row (0 turns it off).
     pub stale_if_error_seconds: u64,
+    /// On PostgreSQL, while this replica listens for user changes (`LISTEN`/`NOTIFY`), how
+    /// long a user row is reused: changes made anywhere reach it at once, so this can be long.
+    /// 0: do not listen, `user_cache_ms` always.
+    pub user_cache_notified_seconds: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -180,6 +185,7 @@ impl Default for DatabaseConfig {
             max_connections: None,
             user_cache_ms: 1000,
             stale_if_error_seconds: 300,
+            user_cache_notified_seconds: 300,
         }
     }
 }

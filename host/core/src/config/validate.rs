@@ -277,6 +277,13 @@ impl Config {
                 " (one day)",
             ),
             (
+                "database.user_cache_notified_seconds".into(),
+                self.database.user_cache_notified_seconds,
+                0,
+                bounds::USER_CACHE_NOTIFIED_SECONDS,
+                " (one day)",
+            ),
+            (
                 "plugins.call_timeout_ms".into(),
                 self.plugins.call_timeout_ms,
                 1,

@@ -2,7 +2,7 @@
 //! it fail in microseconds instead of each waiting out the pool's acquire timeout (5 s), and one
 //! background probe at a time (with back-off) finds out when it answers again.
 //!
-//! Closed: every call goes through; a run of `threshold` consecutive failures of the connection
+//! Closed: every call goes through; a run of `THRESHOLD` consecutive failures of the connection
 //! kind (`is_unreachable`) opens it, and so does a single one confirmed by a failed TCP connect
 //! to the PostgreSQL server. Open: calls fail at once with a connection error; the probe pings
 //! every 100 ms, then every 250 ms, and the first ping answered closes it. Query errors (a
@@ -49,14 +49,35 @@ pub fn is_unreachable(e: &DbErr) -> bool {
 }
 
 /// PostgreSQL's connection exceptions (class 08) and shutdowns (57P01-57P03); SQLite's
-/// primary codes for a busy lock past the timeout (5), an I/O error (10) and a file it cannot
-/// open (14), which come as the extended code's number.
+/// primary codes for an I/O error (10) and a file it cannot open (14), which come as the
+/// extended code's number. A busy SQLite lock is not among them: it blocks writes, while reads
+/// go on (WAL), so it must not stop every request (`is_temporary` covers it).
 fn unreachable_code(code: &str) -> bool {
     if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03") {
         return true;
     }
     code.parse::<i32>()
-        .is_ok_and(|n| matches!(n & 0xff, 5 | 10 | 14))
+        .is_ok_and(|n| matches!(n & 0xff, 10 | 14))
+}
+
+/// Whether `e` may pass by itself, so the user may simply try again (a login answers
+/// `temporarily_unavailable` rather than `server_error`): the database unreachable, or a
+/// SQLite lock held past the busy timeout (5, 6), a full disk (SQLite 13, PostgreSQL class 53).
+pub fn is_temporary(e: &DbErr) -> bool {
+    if is_unreachable(e) {
+        return true;
+    }
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = e else {
+        return false;
+    };
+    let sea_orm::sqlx::Error::Database(d) = &**e else {
+        return false;
+    };
+    d.code().is_some_and(|c| {
+        c.starts_with("53")
+            || c.parse::<i32>()
+                .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 13))
+    })
 }
 
 /// Why the breaker is open, for the log and `/readyz`.
@@ -245,10 +266,10 @@ mod tests {
             Arc::new(sea_orm::sqlx::Error::RowNotFound)
         ))));
         assert!(!is_unreachable(&DbErr::RecordNotFound("x".into())));
-        for code in ["08006", "57P01", "5", "517", "10", "14"] {
+        for code in ["08006", "57P01", "10", "266", "14"] {
             assert!(unreachable_code(code), "{code}");
         }
-        for code in ["23505", "19", "2067", "13"] {
+        for code in ["23505", "19", "2067", "13", "5", "517", "53100"] {
             assert!(!unreachable_code(code), "{code}");
         }
     }

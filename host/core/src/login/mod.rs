@@ -48,7 +48,8 @@ pub enum LoginError {
     UnverifiedEmail,
     #[error("the account is disabled")]
     AccountDisabled,
-    /// The database could not be reached: nothing was written, the user may simply retry.
+    /// The database could not be reached or was busy: nothing was written, the user may
+    /// simply retry.
     #[error("the database is unreachable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -56,9 +57,10 @@ pub enum LoginError {
 }
 
 impl LoginError {
-    /// A database error: `Unavailable` when the database cannot be reached, else `Server`.
+    /// A database error: `Unavailable` when it may pass by itself (`is_temporary`), else
+    /// `Server`.
     pub fn from_db(e: &sea_orm::DbErr) -> LoginError {
-        if crate::db::breaker::is_unreachable(e) {
+        if crate::db::breaker::is_temporary(e) {
             LoginError::Unavailable(e.to_string())
         } else {
             LoginError::Server(e.to_string())

@@ -9,6 +9,8 @@
 //! (`get_or_stale`). Only a row read within that window serves; a write on this replica still
 //! removes the row at once, so an invalidated row never comes back.
 
+pub mod listener;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -33,12 +35,18 @@ pub struct CachedUser {
 
 impl CachedUser {
     pub fn new(user: User) -> CachedUser {
+        CachedUser::read_at(user, Instant::now())
+    }
+
+    /// A row whose read started at `read_at` (before the query: a change committed while it ran
+    /// may be missing from it).
+    pub fn read_at(user: User, read_at: Instant) -> CachedUser {
         let body =
             serde_json::json!({ "authenticated": true, "profile": users::full_profile(&user) });
         CachedUser {
             user,
             check_body: Bytes::from(body.to_string()),
-            read_at: Instant::now(),
+            read_at,
         }
     }
 
@@ -73,6 +81,11 @@ pub struct UserCache {
     cache: Option<moka::sync::Cache<String, Arc<CachedUser>>>,
     /// How long a row answers as read from the database (`database.user_cache_ms`).
     fresh_for: Duration,
+    /// How long while this replica listens for user changes (`crate::user_changes`).
+    notified_for: Duration,
+    /// Since when it listens, in nanoseconds after `epoch`; 0 while it does not.
+    listening_since: AtomicU64,
+    epoch: Instant,
     /// How long it may answer while the database is unreachable.
     stale_for: Duration,
     /// Bumped by every invalidation on this replica.
@@ -89,7 +102,18 @@ impl UserCache {
     /// `ttl` zero and `stale_if_error` zero turn the cache off; `budget_bytes` bounds what it
     /// holds.
     pub fn new(ttl: Duration, stale_if_error: Duration, budget_bytes: u64) -> UserCache {
-        let keep = ttl.max(stale_if_error);
+        UserCache::with_notifications(ttl, Duration::ZERO, stale_if_error, budget_bytes)
+    }
+
+    /// As `new`; rows read while this replica listens for user changes stay fresh for
+    /// `notified` (zero: never listen).
+    pub fn with_notifications(
+        ttl: Duration,
+        notified: Duration,
+        stale_if_error: Duration,
+        budget_bytes: u64,
+    ) -> UserCache {
+        let keep = ttl.max(stale_if_error).max(notified);
         let cache = (!keep.is_zero() && budget_bytes > 0).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(budget_bytes)
@@ -102,6 +126,9 @@ impl UserCache {
         UserCache {
             cache,
             fresh_for: ttl,
+            notified_for: notified,
+            listening_since: AtomicU64::new(0),
+            epoch: Instant::now(),
             stale_for: stale_if_error,
             generation: AtomicU64::new(0),
             gate: RwLock::new(()),
@@ -109,9 +136,50 @@ impl UserCache {
         }
     }
 
-    /// The user `id` if the cache holds a row read within `ttl`; never touches the database.
+    /// The user `id` if the cache holds a fresh row; never touches the database. Fresh: read
+    /// within `ttl`, or, while this replica listens for changes and the row was read since it
+    /// started listening, within the notified time to live.
     pub fn cached(&self, id: &str) -> Option<Arc<CachedUser>> {
-        self.held_within(id, self.fresh_for)
+        let user = self.cache.as_ref()?.get(id)?;
+        let age = user.read_at.elapsed();
+        if age < self.fresh_for {
+            return Some(user);
+        }
+        let since = self.listening_since.load(Ordering::Acquire);
+        let notified = since != 0
+            && age < self.notified_for
+            && user
+                .read_at
+                .checked_duration_since(self.epoch)
+                .is_some_and(|d| d.as_nanos() >= u128::from(since));
+        notified.then_some(user)
+    }
+
+    /// Whether listening for changes would lengthen anything (a notified time to live is set).
+    pub fn can_listen(&self) -> bool {
+        self.cache.is_some() && self.notified_for > self.fresh_for
+    }
+
+    /// Whether this replica listens for user changes now.
+    pub fn is_listening(&self) -> bool {
+        self.listening_since.load(Ordering::Acquire) != 0
+    }
+
+    /// Starts (rows read from now on get the notified time to live) or stops listening (every
+    /// row falls back to the short one at once).
+    pub fn set_listening(&self, on: bool) {
+        let since = if on {
+            let ns = self.epoch.elapsed().as_nanos();
+            u64::try_from(ns).unwrap_or(u64::MAX).max(1)
+        } else {
+            0
+        };
+        self.listening_since.store(since, Ordering::Release);
+    }
+
+    /// The time to live without notifications (`database.user_cache_ms`).
+    pub fn fallback_ttl(&self) -> Duration {
+        self.fresh_for
     }
 
     fn held_within(&self, id: &str, age: Duration) -> Option<Arc<CachedUser>> {
@@ -131,9 +199,10 @@ impl UserCache {
             return Ok(Some(user));
         }
         let ticket = self.ticket();
+        let started = Instant::now();
         let user = users::get(db, id)
             .await?
-            .map(|u| Arc::new(CachedUser::new(u)));
+            .map(|u| Arc::new(CachedUser::read_at(u, started)));
         if let Some(user) = &user {
             self.fill(ticket, id, user.clone());
         }
@@ -256,6 +325,29 @@ mod tests {
         cache.fill(cache.ticket(), "u1", user("u1", "kept"));
         std::thread::sleep(Duration::from_millis(60));
         assert!(cache.held_within("u1", cache.stale_for).is_none());
+    }
+
+    #[test]
+    fn rows_read_while_listening_stay_fresh_longer_and_fall_back_when_it_stops() {
+        let short = Duration::from_millis(30);
+        let cache =
+            UserCache::with_notifications(short, Duration::from_secs(60), Duration::ZERO, 1 << 20);
+        assert!(cache.can_listen() && !cache.is_listening());
+        // Read before listening started: the short time to live, even once it listens.
+        cache.fill(cache.ticket(), "before", user("before", "b"));
+        cache.set_listening(true);
+        cache.fill(cache.ticket(), "after", user("after", "a"));
+        std::thread::sleep(short * 2);
+        assert!(cache.cached("before").is_none(), "read before listening");
+        assert!(cache.cached("after").is_some(), "read while listening");
+        // The listener lost: every row falls back at once (a change may be missed meanwhile).
+        cache.set_listening(false);
+        assert!(cache.cached("after").is_none());
+        cache.set_listening(true);
+        assert!(
+            cache.cached("after").is_none(),
+            "read before listening again"
+        );
     }
 
     #[test]
