@@ -16,6 +16,7 @@ mod m20261204_000008_oidc_codes;
 mod m20261204_000009_oidc_refresh_tokens;
 mod m20261204_000010_oidc_code_reuse;
 mod m20261204_000011_oidc_codes_by_user;
+mod m20261204_000012_oidc_refresh_successor;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000009_oidc_refresh_tokens::Migration),
             Box::new(m20261204_000010_oidc_code_reuse::Migration),
             Box::new(m20261204_000011_oidc_codes_by_user::Migration),
+            Box::new(m20261204_000012_oidc_refresh_successor::Migration),
         ]
     }
 }

@@ -56,6 +56,20 @@ async fn rotation_replay_and_revocation() {
     let (_, late) = oidc_refresh::rotate(&db, &token, "grafana", NOW + 9 * DAY, 30 * DAY)
         .await
         .expect("rotated");
+    // The successor (inserted by the rotation's trigger) expires with its family, not later.
+    use sea_orm::EntityTrait;
+    let row = authhost::db::oidc_refresh_token::Entity::find_by_id({
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(late.as_bytes()))
+    })
+    .one(&db)
+    .await
+    .expect("read")
+    .expect("the successor's row");
+    assert_eq!(
+        (row.expires_at, row.family_expires_at, row.used_at),
+        (NOW + 10 * DAY, NOW + 10 * DAY, None)
+    );
     let ended = oidc_refresh::rotate(&db, &late, "grafana", NOW + 10 * DAY + 1, 30 * DAY).await;
     assert!(matches!(ended, Err(RefreshError::Expired)), "{ended:?}");
 

@@ -69,6 +69,8 @@ fn row(
         family_expires_at: Set(family_expires),
         used_at: Set(None),
         revoked_at: Set(None),
+        successor_hash: Set(None),
+        successor_expires_at: Set(None),
     }
 }
 
@@ -161,37 +163,29 @@ pub async fn rotate(
     lifetime: i64,
 ) -> Result<(RefreshGrant, String), RefreshError> {
     let key = hash(token);
-    let txn = db.begin().await?;
-    // Spend it in the statement that reads it: the usual rotation is one round trip before the
-    // successor's insert, and of two racing uses only one gets the row.
+    let next = random_token()?;
+    // One statement: it spends the token (of two racing uses only one gets the row) and names
+    // the successor, which a trigger inserts from the spent row in the same statement,
+    // expiring at `now + lifetime` but never past the family's end (migration 000012).
     let spent = Tokens::update_many()
         .col_expr(Column::UsedAt, Expr::value(now))
+        .col_expr(Column::SuccessorHash, Expr::value(hash(&next)))
+        .col_expr(
+            Column::SuccessorExpiresAt,
+            Expr::value(now.saturating_add(lifetime)),
+        )
         .filter(Column::TokenHash.eq(key.clone()))
         .filter(Column::UsedAt.is_null())
         .filter(Column::RevokedAt.is_null())
         .filter(Column::ClientId.eq(client_id))
         .filter(Column::ExpiresAt.gte(now))
         .filter(Column::FamilyExpiresAt.gte(now))
-        .exec_with_returning(&txn)
+        .exec_with_returning(db)
         .await?;
     let Some(found) = spent.into_iter().next() else {
-        txn.rollback().await?;
         return Err(refusal(db, &key, client_id, now).await?);
     };
-    let next = random_token()?;
-    let expires = now.saturating_add(lifetime).min(found.family_expires_at);
-    let grant = grant(&found);
-    Tokens::insert(row(
-        &next,
-        &found.family_id,
-        &grant,
-        expires,
-        found.family_expires_at,
-    ))
-    .exec(&txn)
-    .await?;
-    txn.commit().await?;
-    Ok((grant, next))
+    Ok((grant(&found), next))
 }
 
 /// Why the token with hash `key` could not be spent, revoking its family when it was replayed

@@ -19,6 +19,10 @@ pub struct Model {
     pub used_at: Option<i64>,
     /// Set on every token of a revoked family.
     pub revoked_at: Option<i64>,
+    /// Set with `used_at` by the rotation; a trigger inserts the successor row from them
+    /// (migration 000012).
+    pub successor_hash: Option<String>,
+    pub successor_expires_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
