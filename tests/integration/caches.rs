@@ -120,7 +120,7 @@ async fn a_check_racing_a_logout_never_revives_the_token() {
     let cache = &s.app.user_cache;
 
     // The check's half before the logout: ticket, then the row as it is now.
-    let ticket = cache.ticket();
+    let ticket = cache.ticket(&userid);
     let stale = authhost::users::get(&s.app.db, &userid)
         .await
         .unwrap()

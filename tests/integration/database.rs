@@ -206,6 +206,16 @@ async fn a_sqlite_write_lock_held_past_the_busy_timeout_refuses_writes_not_reads
         started.elapsed()
     );
     assert!(!to.contains("jwt="), "{to}");
+    // Writes through the breaker itself (the login's statements run inside its transaction,
+    // which the breaker sees only at BEGIN): more than its threshold, at once.
+    let writes = (0..=authhost::db::breaker::THRESHOLD).map(|_| {
+        let db = s.app.db.clone();
+        async move { authhost::hooks::retry(&db, None).await }
+    });
+    for result in join_all(writes).await {
+        let e = result.expect_err("a write while the lock is held");
+        assert!(authhost::db::breaker::is_temporary(&e), "{e}");
+    }
     assert!(
         s.app.db.breaker().is_closed(),
         "a busy lock is not an outage"
@@ -221,6 +231,20 @@ async fn a_sqlite_write_lock_held_past_the_busy_timeout_refuses_writes_not_reads
     );
     s.dev_login("blocked@example.org", "Blocked").await;
     s.stop().await;
+}
+
+/// Runs the futures at once on the test's runtime, results in order.
+async fn join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let tasks: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
 }
 
 /// `authhost check`'s lines for the database at `url`, run as an operator would.

@@ -49,6 +49,8 @@ async fn an_outage_fails_fast_serves_warm_users_from_memory_and_recovers() {
     let pg = PgCluster::start();
     let mut options = Options {
         db: Some(TestDb::existing(&pg.url())),
+        // A public client of the OpenID Provider (its authorization requests during the outage).
+        extra_toml: "[clients.app]\nredirect_uris = [\"https://app.example.org/cb\"]\n".into(),
         ..Options::default()
     };
     // A short user cache, so the answers during the outage are the stale path's, not a hit.
@@ -172,6 +174,23 @@ async fn an_outage_fails_fast_serves_warm_users_from_memory_and_recovers() {
     assert_eq!(query_param(&to, "error"), "temporarily_unavailable", "{to}");
     assert!(!to.contains("jwt="), "{to}");
     assert!(started.elapsed() < FAST);
+
+    // An authorization request from a browser with a session: the client hears
+    // temporarily_unavailable at its registered redirect URI, not a 503 page.
+    let r = server
+        .client
+        .get(server.url(
+            "oidc/authorize?response_type=code&client_id=app\
+             &redirect_uri=https%3A%2F%2Fapp.example.org%2Fcb&scope=openid&state=s1\
+             &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let to = location(&r);
+    assert!(to.starts_with("https://app.example.org/cb?"), "{to}");
+    assert_eq!(query_param(&to, "error"), "temporarily_unavailable", "{to}");
+    assert_eq!(query_param(&to, "state"), "s1", "{to}");
 
     assert_eq!(server.metric("authhost_db_up").await, 0.0);
     assert!(server.metric(opened).await > opened_before);

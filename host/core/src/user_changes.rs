@@ -12,6 +12,8 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 
 /// The `LISTEN`/`NOTIFY` channel; the payload is the user's id.
 pub const CHANNEL: &str = "authhost_user_changed";
+/// The payload of a listener's heartbeat to itself: no user id looks like it (ids are hex).
+pub const HEARTBEAT: &str = "-heartbeat-";
 
 /// Announces, inside the transaction `db`, that user `id` changed; nothing on SQLite.
 pub async fn announce(db: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {
@@ -25,4 +27,9 @@ pub async fn announce(db: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> 
     ))
     .await?;
     Ok(())
+}
+
+/// A heartbeat on the channel (`crate::user_cache::listener`), outside any transaction.
+pub async fn heartbeat(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    announce(db, HEARTBEAT).await
 }

@@ -133,6 +133,10 @@ fn refresh(app: &App) {
     } else {
         0.0
     });
+    if sea_orm::ConnectionTrait::get_database_backend(&app.db) == sea_orm::DbBackend::Postgres {
+        let listening = app.user_cache.is_listening();
+        gauge!("authhost_user_changes_listening").set(if listening { 1.0 } else { 0.0 });
+    }
     if let Some(pool) = crate::db::pool_state(&app.db) {
         gauge!("authhost_db_pool_connections", "state" => "in_use").set(f64::from(pool.in_use));
         gauge!("authhost_db_pool_connections", "state" => "idle").set(f64::from(pool.idle));

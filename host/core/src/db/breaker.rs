@@ -4,7 +4,8 @@
 //!
 //! Closed: every call goes through; a run of `THRESHOLD` consecutive failures of the connection
 //! kind (`is_unreachable`) opens it, and so does a single one confirmed by a failed TCP connect
-//! to the PostgreSQL server. Open: calls fail at once with a connection error; the probe pings
+//! to the PostgreSQL server. A pool time-out alone (every connection busy) opens it only with
+//! that confirmation: a saturated pool is not an outage. Open: calls fail at once with a connection error; the probe pings
 //! every 100 ms, then every 250 ms, and the first ping answered closes it. Query errors (a
 //! constraint, a syntax error) say nothing about reachability and reset nothing.
 //!
@@ -56,8 +57,17 @@ fn unreachable_code(code: &str) -> bool {
     if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03") {
         return true;
     }
-    code.parse::<i32>()
-        .is_ok_and(|n| matches!(n & 0xff, 10 | 14))
+    sqlite_primary(code).is_some_and(|n| matches!(n, 10 | 14))
+}
+
+/// SQLite's primary result code, when `code` is one of SQLite's (a number of at most four
+/// digits, as sqlx gives its extended codes); PostgreSQL's SQLSTATEs have five characters,
+/// some all digits, and are never taken for one.
+fn sqlite_primary(code: &str) -> Option<i32> {
+    (code.len() < 5)
+        .then(|| code.parse::<i32>().ok())
+        .flatten()
+        .map(|n| n & 0xff)
 }
 
 /// Whether `e` may pass by itself, so the user may simply try again (a login answers
@@ -74,10 +84,20 @@ pub fn is_temporary(e: &DbErr) -> bool {
         return false;
     };
     d.code().is_some_and(|c| {
-        c.starts_with("53")
-            || c.parse::<i32>()
-                .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 13))
+        (c.len() == 5 && c.starts_with("53"))
+            || sqlite_primary(&c).is_some_and(|n| matches!(n, 5 | 6 | 13))
     })
+}
+
+fn is_pool_timeout(e: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match e {
+        DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Conn(RuntimeErr::SqlxError(e)) => matches!(&**e, Sqlx::PoolTimedOut),
+        _ => false,
+    }
 }
 
 /// Why the breaker is open, for the log and `/readyz`.
@@ -143,6 +163,9 @@ impl Breaker {
                     self.failures.store(0, Ordering::Relaxed);
                 }
             }
+            // Every pooled connection busy past the acquire timeout says the pool is
+            // saturated, not that the server is gone: only a failed TCP connect opens for it.
+            Err(e) if is_pool_timeout(e) => self.confirm(e.to_string(), db),
             Err(e) if is_unreachable(e) => {
                 let n = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
                 if n >= THRESHOLD {
@@ -208,9 +231,14 @@ impl Breaker {
     }
 
     fn close(&self) {
-        let outage = self.outage.lock().unwrap_or_else(|e| e.into_inner()).take();
-        self.failures.store(0, Ordering::Relaxed);
-        self.open.store(false, Ordering::Release);
+        // Under the lock that `trip` takes: a trip racing this close either lands before
+        // (and is closed with it) or after (and opens a new outage), never half of each.
+        let outage = {
+            let mut outage = self.outage.lock().unwrap_or_else(|e| e.into_inner());
+            self.failures.store(0, Ordering::Relaxed);
+            self.open.store(false, Ordering::Release);
+            outage.take()
+        };
         if let Some(outage) = outage {
             tracing::warn!(
                 after_ms = u64::try_from(outage.since.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -269,7 +297,9 @@ mod tests {
         for code in ["08006", "57P01", "10", "266", "14"] {
             assert!(unreachable_code(code), "{code}");
         }
-        for code in ["23505", "19", "2067", "13", "5", "517", "53100"] {
+        for code in [
+            "23505", "19", "2067", "13", "5", "517", "53100", "22026", "22030",
+        ] {
             assert!(!unreachable_code(code), "{code}");
         }
     }

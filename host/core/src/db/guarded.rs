@@ -15,6 +15,7 @@ use super::breaker::Breaker;
 pub struct Db {
     conn: DatabaseConnection,
     breaker: Arc<Breaker>,
+    url: Arc<str>,
 }
 
 impl Db {
@@ -23,7 +24,13 @@ impl Db {
         Db {
             conn,
             breaker: Arc::new(Breaker::new(url)),
+            url: Arc::from(url),
         }
+    }
+
+    /// The URL the pool was opened with (secrets included: never log it).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// The pool itself, for what the breaker has no say in (migrations, pool figures, closing).

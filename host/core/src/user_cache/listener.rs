@@ -1,5 +1,12 @@
 //! The listener for user changes announced by any replica (`crate::user_changes`): each
 //! notification drops that user's row from this replica's cache.
+//!
+//! The listener has a connection of its own (not one of the request pool's: a pool of one would
+//! otherwise have none left for requests or the breaker's probe). A connection can look alive
+//! and hear nothing (a firewall dropping an idle connection without a reset, a failover leaving
+//! a half-open socket, a transaction-mode pooler that accepts `LISTEN` and delivers nothing), so
+//! the listener sends itself a heartbeat through the request pool every `HEARTBEAT` and counts
+//! itself lost when it hears nothing at all, not even that, for `DEAF_AFTER`.
 
 use std::time::Duration;
 
@@ -9,12 +16,26 @@ use tokio::sync::watch;
 
 use super::UserCache;
 use crate::db::Db;
-use crate::user_changes::CHANNEL;
+use crate::user_changes::{self, CHANNEL};
 
 /// The first pause before listening again after a lost connection, doubled up to `MAX_PAUSE`.
 /// Half a second: a change committed in that gap is missed, which the short time to live covers.
 const FIRST_PAUSE: Duration = Duration::from_millis(500);
 const MAX_PAUSE: Duration = Duration::from_secs(5);
+/// How often the listener announces a heartbeat to itself.
+const HEARTBEAT: Duration = Duration::from_secs(3);
+/// Nothing heard for this long (three heartbeats missed): the listener counts as lost.
+const DEAF_AFTER: Duration = Duration::from_secs(10);
+
+/// How a listening period ended.
+enum Ended {
+    /// The connection was lost or closed.
+    Lost,
+    /// Connected, but nothing heard for `DEAF_AFTER`.
+    Deaf,
+    /// It could not start listening.
+    Failed(sea_orm::sqlx::Error),
+}
 
 /// Listens for announced changes and invalidates `cache` for each, until `stop` changes or its
 /// sender is dropped; reconnects after a lost connection. Returns at once on SQLite.
@@ -22,13 +43,12 @@ pub async fn listen(db: &Db, cache: &UserCache, mut stop: watch::Receiver<bool>)
     if db.get_database_backend() != DbBackend::Postgres || !cache.can_listen() {
         return;
     }
-    let pool = db.raw().get_postgres_connection_pool().clone();
     let mut pause = FIRST_PAUSE;
     // Whether the last attempt's failure was logged already: one line per outage, not per try.
     let mut said = false;
     loop {
         let ended = tokio::select! {
-            ended = listen_once(&pool, cache) => ended,
+            ended = listen_once(db, cache) => ended,
             _ = stop.changed() => {
                 cache.set_listening(false);
                 return;
@@ -38,17 +58,19 @@ pub async fn listen(db: &Db, cache: &UserCache, mut stop: watch::Receiver<bool>)
         metrics::counter!("authhost_user_changes_lost_total").increment(1);
         let fallback_ms = u64::try_from(cache.fallback_ttl().as_millis()).unwrap_or(u64::MAX);
         match ended {
-            // It was listening: the connection ended. Start again soon.
-            Ok(()) => {
+            Ended::Lost | Ended::Deaf => {
                 pause = FIRST_PAUSE;
                 said = true;
+                let deaf = matches!(ended, Ended::Deaf);
                 tracing::warn!(
                     fallback_ms,
-                    "lost the listener for user changes: user rows are reused for \
+                    deaf,
+                    "stopped listening for user changes (connection lost, or nothing heard, not \
+                     even its own heartbeat, for 10 s): user rows are reused for \
                      database.user_cache_ms only, until it listens again"
                 );
             }
-            Err(e) => {
+            Ended::Failed(e) => {
                 pause = (pause * 2).min(MAX_PAUSE);
                 if !std::mem::replace(&mut said, true) {
                     tracing::warn!(
@@ -67,26 +89,46 @@ pub async fn listen(db: &Db, cache: &UserCache, mut stop: watch::Receiver<bool>)
     }
 }
 
-/// One connection's life: `LISTEN`, then invalidations until the connection ends. `Ok` when it
-/// had been listening, `Err` when it could not start.
-async fn listen_once(
-    pool: &sea_orm::sqlx::PgPool,
-    cache: &UserCache,
-) -> Result<(), sea_orm::sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
+/// One connection's life: `LISTEN`, then invalidations until the connection ends or goes deaf.
+async fn listen_once(db: &Db, cache: &UserCache) -> Ended {
+    let mut listener = match PgListener::connect(db.url()).await {
+        Ok(l) => l,
+        Err(e) => return Ended::Failed(e),
+    };
     // A lost connection ends this one; the caller decides when to try again.
     listener.eager_reconnect(false);
-    listener.listen(CHANNEL).await?;
+    if let Err(e) = listener.listen(CHANNEL).await {
+        return Ended::Failed(e);
+    }
     cache.set_listening(true);
     tracing::info!("listening for user changes");
-    loop {
-        match listener.try_recv().await {
-            Ok(Some(n)) => cache.invalidate(n.payload()),
-            Ok(None) => return Ok(()),
-            Err(e) => {
+    let heartbeat = tokio::spawn(beat(db.clone()));
+    let ended = loop {
+        // A time-out drops the listener mid-wait; it is not used again.
+        match tokio::time::timeout(DEAF_AFTER, listener.try_recv()).await {
+            Ok(Ok(Some(n))) if n.payload() == user_changes::HEARTBEAT => {}
+            Ok(Ok(Some(n))) => cache.invalidate(n.payload()),
+            Ok(Ok(None)) => break Ended::Lost,
+            Ok(Err(e)) => {
                 tracing::debug!(error = %e, "user change listener ended");
-                return Ok(());
+                break Ended::Lost;
             }
+            Err(_) => break Ended::Deaf,
         }
+    };
+    heartbeat.abort();
+    ended
+}
+
+/// Announces a heartbeat every `HEARTBEAT`, through the request pool (while the breaker lets
+/// it), so that a listener that hears it knows its own connection still delivers.
+async fn beat(db: Db) {
+    loop {
+        if db.breaker().is_closed()
+            && let Err(e) = user_changes::heartbeat(&db).await
+        {
+            tracing::debug!(error = %e, "user change heartbeat not sent");
+        }
+        tokio::time::sleep(HEARTBEAT).await;
     }
 }

@@ -10,6 +10,7 @@
 //! removes the row at once, so an invalidated row never comes back.
 
 pub mod listener;
+mod listening;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -20,6 +21,9 @@ use sea_orm::DbErr;
 
 use crate::db::user::Model as User;
 use crate::users;
+
+/// Shards of the fill generations.
+const SHARDS: usize = 256;
 
 /// Bytes counted for an entry on top of its strings (the `Arc`, the row's fixed fields, the
 /// cache's own bookkeeping).
@@ -83,13 +87,13 @@ pub struct UserCache {
     fresh_for: Duration,
     /// How long while this replica listens for user changes (`crate::user_changes`).
     notified_for: Duration,
-    /// Since when it listens, in nanoseconds after `epoch`; 0 while it does not.
-    listening_since: AtomicU64,
-    epoch: Instant,
+    listening: listening::Listening,
     /// How long it may answer while the database is unreachable.
     stale_for: Duration,
-    /// Bumped by every invalidation on this replica.
-    generation: AtomicU64,
+    /// Bumped by every invalidation of an id of their shard (`shard`): an invalidation drops
+    /// the fills in flight of about 1/256 of the users, not all of them (every replica's
+    /// logins and logouts reach every replica).
+    generations: [AtomicU64; SHARDS],
     /// Fills hold it shared from comparing their ticket to inserting; invalidations hold it
     /// exclusively around the bump and the removal. So a row read before a logout's UPDATE
     /// is either inserted before the removal (and removed by it) or not inserted at all.
@@ -127,10 +131,9 @@ impl UserCache {
             cache,
             fresh_for: ttl,
             notified_for: notified,
-            listening_since: AtomicU64::new(0),
-            epoch: Instant::now(),
+            listening: listening::Listening::new(),
             stale_for: stale_if_error,
-            generation: AtomicU64::new(0),
+            generations: std::array::from_fn(|_| AtomicU64::new(0)),
             gate: RwLock::new(()),
             stats: crate::stats::CacheStats::default(),
         }
@@ -142,39 +145,35 @@ impl UserCache {
     pub fn cached(&self, id: &str) -> Option<Arc<CachedUser>> {
         let user = self.cache.as_ref()?.get(id)?;
         let age = user.read_at.elapsed();
-        if age < self.fresh_for {
-            return Some(user);
-        }
-        let since = self.listening_since.load(Ordering::Acquire);
-        let notified = since != 0
-            && age < self.notified_for
-            && user
-                .read_at
-                .checked_duration_since(self.epoch)
-                .is_some_and(|d| d.as_nanos() >= u128::from(since));
-        notified.then_some(user)
+        let fresh =
+            age < self.fresh_for || (age < self.notified_for && self.listening.hears(user.read_at));
+        fresh.then_some(user)
     }
 
-    /// Whether listening for changes would lengthen anything (a notified time to live is set).
+    /// Whether listening for changes would lengthen anything: a notified time to live longer
+    /// than `user_cache_ms`, which is not 0 (0 reads the database on every request).
     pub fn can_listen(&self) -> bool {
-        self.cache.is_some() && self.notified_for > self.fresh_for
+        self.cache.is_some() && !self.fresh_for.is_zero() && self.notified_for > self.fresh_for
     }
 
     /// Whether this replica listens for user changes now.
     pub fn is_listening(&self) -> bool {
-        self.listening_since.load(Ordering::Acquire) != 0
+        self.listening.is_listening()
+    }
+
+    /// How often this replica stopped listening (lost or deaf listener) since it started.
+    pub fn listener_losses(&self) -> u64 {
+        self.listening.losses()
     }
 
     /// Starts (rows read from now on get the notified time to live) or stops listening (every
     /// row falls back to the short one at once).
     pub fn set_listening(&self, on: bool) {
-        let since = if on {
-            let ns = self.epoch.elapsed().as_nanos();
-            u64::try_from(ns).unwrap_or(u64::MAX).max(1)
+        if on {
+            self.listening.start();
         } else {
-            0
-        };
-        self.listening_since.store(since, Ordering::Release);
+            self.listening.stop();
+        }
     }
 
     /// The time to live without notifications (`database.user_cache_ms`).
@@ -182,11 +181,21 @@ impl UserCache {
         self.fresh_for
     }
 
-    fn held_within(&self, id: &str, age: Duration) -> Option<Arc<CachedUser>> {
-        self.cache
-            .as_ref()
-            .and_then(|c| c.get(id))
-            .filter(|u| u.read_at.elapsed() < age)
+    /// The row of `id` for an answer during an outage that began at `since`: read within
+    /// `stale_if_error` of now, and still current when this replica stopped hearing of changes
+    /// (at `since`, or when its listener went just before): fresh by `ttl` then, or read while
+    /// listening and fresh by the notified time to live then. A row this replica could have
+    /// missed a change to before the outage does not answer.
+    fn held_for_outage(&self, id: &str, since: Instant) -> Option<Arc<CachedUser>> {
+        let user = self.cache.as_ref()?.get(id)?;
+        if user.read_at.elapsed() >= self.stale_for {
+            return None;
+        }
+        let coverage = self.listening.coverage(since);
+        let age_then = coverage.until.saturating_duration_since(user.read_at);
+        let heard = coverage.heard_from.is_some_and(|from| user.read_at >= from);
+        let current = age_then < self.fresh_for || (heard && age_then < self.notified_for);
+        current.then_some(user)
     }
 
     /// The user `id`, from the cache or the database. Unknown users are not cached.
@@ -198,7 +207,7 @@ impl UserCache {
         if let Some(user) = self.stats.record(self.cached(id)) {
             return Ok(Some(user));
         }
-        let ticket = self.ticket();
+        let ticket = self.ticket(id);
         let started = Instant::now();
         let user = users::get(db, id)
             .await?
@@ -209,9 +218,10 @@ impl UserCache {
         Ok(user)
     }
 
-    /// As `get`, but when the database cannot be reached, the row read within
-    /// `stale_if_error` answers instead of the error (counted for `route` in
-    /// `authhost_stale_answers_total`). Any other error is returned as is.
+    /// As `get`, but while the database's circuit breaker is open, a row that
+    /// `held_for_outage` accepts answers instead of the error (counted for `route` in
+    /// `authhost_stale_answers_total`). Any other error, and any error while the breaker is
+    /// closed (the first requests of an outage, a busy pool), is returned as is.
     pub async fn get_or_stale(
         &self,
         db: &crate::db::Db,
@@ -220,7 +230,8 @@ impl UserCache {
     ) -> Result<Option<Arc<CachedUser>>, DbErr> {
         match self.get(db, id).await {
             Err(e) if crate::db::breaker::is_unreachable(&e) => {
-                match self.held_within(id, self.stale_for) {
+                let outage = db.breaker().outage();
+                match outage.and_then(|o| self.held_for_outage(id, o.since)) {
                     Some(user) => {
                         metrics::counter!("authhost_stale_answers_total", "route" => route)
                             .increment(1);
@@ -233,18 +244,27 @@ impl UserCache {
         }
     }
 
-    /// Take before reading the row that `fill` will insert.
-    pub fn ticket(&self) -> FillTicket {
-        FillTicket(self.generation.load(Ordering::Acquire))
+    fn generation(&self, id: &str) -> &AtomicU64 {
+        use std::hash::BuildHasher;
+        let h = foldhash::fast::FixedState::with_seed(0).hash_one(id);
+        let i = usize::try_from(h % SHARDS as u64).unwrap_or(0);
+        // `i < SHARDS`, the array's length, by the modulo above.
+        #[expect(clippy::indexing_slicing, reason = "in bounds by the modulo")]
+        &self.generations[i]
+    }
+
+    /// Take before reading the row of `id` that `fill` will insert.
+    pub fn ticket(&self, id: &str) -> FillTicket {
+        FillTicket(self.generation(id).load(Ordering::Acquire))
     }
 
     /// Inserts a row read after `ticket` was taken, unless an invalidation came in between
-    /// (the row may predate it). Any invalidation drops concurrent fills of every user: they
-    /// are rare (login, username, logout), and the next request fills again.
+    /// (the row may predate it). An invalidation drops the concurrent fills of the users of its
+    /// shard; the next request fills again.
     pub fn fill(&self, ticket: FillTicket, id: &str, user: Arc<CachedUser>) {
         let Some(cache) = &self.cache else { return };
         let _shared = self.gate.read().unwrap_or_else(|e| e.into_inner());
-        if self.generation.load(Ordering::Acquire) == ticket.0 {
+        if self.generation(id).load(Ordering::Acquire) == ticket.0 {
             cache.insert(id.to_string(), user);
         }
     }
@@ -252,7 +272,7 @@ impl UserCache {
     /// Forget `id` after a write (login, username, logout).
     pub fn invalidate(&self, id: &str) {
         let _exclusive = self.gate.write().unwrap_or_else(|e| e.into_inner());
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.generation(id).fetch_add(1, Ordering::AcqRel);
         if let Some(cache) = &self.cache {
             cache.invalidate(id);
         }
@@ -289,13 +309,13 @@ mod tests {
     #[test]
     fn a_fill_read_before_an_invalidation_is_dropped() {
         let cache = UserCache::new(Duration::from_secs(60), Duration::ZERO, 1 << 20);
-        let ticket = cache.ticket();
+        let ticket = cache.ticket("u1");
         // A logout's UPDATE and invalidation land between the read and the fill.
         cache.invalidate("u1");
         cache.fill(ticket, "u1", user("u1", "stale"));
         assert!(cache.cached("u1").is_none(), "stale row put back");
         // A fill that read after the invalidation is kept.
-        let ticket = cache.ticket();
+        let ticket = cache.ticket("u1");
         cache.fill(ticket, "u1", user("u1", "fresh"));
         assert_eq!(
             cache.cached("u1").map(|u| u.user.name.clone()),
@@ -305,26 +325,55 @@ mod tests {
 
     #[test]
     fn a_row_past_its_time_to_live_is_kept_only_for_outages() {
-        let cache = UserCache::new(Duration::from_millis(30), Duration::from_secs(60), 1 << 20);
-        cache.fill(cache.ticket(), "u1", user("u1", "kept"));
+        let short = Duration::from_millis(30);
+        let cache = UserCache::new(short, Duration::from_secs(60), 1 << 20);
+        cache.fill(cache.ticket("u1"), "u1", user("u1", "kept"));
         assert!(cache.cached("u1").is_some(), "fresh");
-        std::thread::sleep(Duration::from_millis(60));
+        // An outage that began while the row was fresh: it answers, past its time to live.
+        let outage = Instant::now();
+        std::thread::sleep(short * 2);
         assert!(
             cache.cached("u1").is_none(),
             "past the time to live, not fresh"
         );
         assert!(
-            cache.held_within("u1", cache.stale_for).is_some(),
+            cache.held_for_outage("u1", outage).is_some(),
             "kept for outages"
         );
+        // One that began after the row's time to live: a change may have been missed.
+        assert!(cache.held_for_outage("u1", Instant::now()).is_none());
         // An invalidation removes it for outages too: a logout is never undone.
         cache.invalidate("u1");
-        assert!(cache.held_within("u1", cache.stale_for).is_none());
+        assert!(cache.held_for_outage("u1", outage).is_none());
         // Off: nothing is kept past the time to live.
-        let cache = UserCache::new(Duration::from_millis(30), Duration::ZERO, 1 << 20);
-        cache.fill(cache.ticket(), "u1", user("u1", "kept"));
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(cache.held_within("u1", cache.stale_for).is_none());
+        let cache = UserCache::new(short, Duration::ZERO, 1 << 20);
+        cache.fill(cache.ticket("u1"), "u1", user("u1", "kept"));
+        let outage = Instant::now();
+        std::thread::sleep(short * 2);
+        assert!(cache.held_for_outage("u1", outage).is_none());
+    }
+
+    #[test]
+    fn an_outage_answers_only_rows_this_replica_would_have_heard_changes_to() {
+        let short = Duration::from_millis(20);
+        let minute = Duration::from_secs(60);
+        let cache = UserCache::with_notifications(short, minute, minute, 1 << 20);
+        cache.fill(cache.ticket("unheard"), "unheard", user("unheard", "u"));
+        cache.set_listening(true);
+        cache.fill(cache.ticket("heard"), "heard", user("heard", "h"));
+        std::thread::sleep(short * 2);
+        // Listening when the outage began: a row read while listening answers, one read before
+        // (past its short time to live) does not.
+        let outage = Instant::now();
+        assert!(cache.held_for_outage("heard", outage).is_some());
+        assert!(cache.held_for_outage("unheard", outage).is_none());
+        // The listener lost with the database (within the grace): still covered to the loss.
+        cache.set_listening(false);
+        assert!(cache.held_for_outage("heard", Instant::now()).is_some());
+        // Lost long before the outage: rows fall back to the short time to live.
+        let later = Instant::now() + listening::LOSS_GRACE + Duration::from_secs(1);
+        assert!(cache.held_for_outage("heard", later).is_none());
+        assert_eq!(cache.listener_losses(), 1);
     }
 
     #[test]
@@ -334,9 +383,9 @@ mod tests {
             UserCache::with_notifications(short, Duration::from_secs(60), Duration::ZERO, 1 << 20);
         assert!(cache.can_listen() && !cache.is_listening());
         // Read before listening started: the short time to live, even once it listens.
-        cache.fill(cache.ticket(), "before", user("before", "b"));
+        cache.fill(cache.ticket("before"), "before", user("before", "b"));
         cache.set_listening(true);
-        cache.fill(cache.ticket(), "after", user("after", "a"));
+        cache.fill(cache.ticket("after"), "after", user("after", "a"));
         std::thread::sleep(short * 2);
         assert!(cache.cached("before").is_none(), "read before listening");
         assert!(cache.cached("after").is_some(), "read while listening");
@@ -356,7 +405,7 @@ mod tests {
         let cache = UserCache::new(Duration::from_secs(60), Duration::ZERO, budget);
         for i in 0..2_000 {
             let id = format!("{i:032x}");
-            cache.fill(cache.ticket(), &id, user(&id, &"n".repeat(500)));
+            cache.fill(cache.ticket(&id), &id, user(&id, &"n".repeat(500)));
         }
         let held = cache.weighted_size();
         assert!(

@@ -51,11 +51,35 @@ pub async fn authorize(
         );
     }
     let now = now();
-    let session = session_user(&app, &headers, now).await?;
+    // The client is known and its redirect URI registered: from here a database that cannot
+    // answer is the client's `temporarily_unavailable` (RFC 6749 §4.1.2.1), not a 503 page.
+    let unavailable = |e: ApiError| match e {
+        ApiError::Database(e) if crate::db::breaker::is_temporary(&e) => {
+            crate::db::count_error(&e);
+            tracing::warn!(error = %e, "authorization request: database unavailable");
+            back_to_client(
+                &app,
+                &Refusal {
+                    redirect_uri: request.redirect_uri.clone(),
+                    state: request.state.clone(),
+                    error: "temporarily_unavailable",
+                    description: "the database is unavailable; try again shortly".into(),
+                },
+            )
+        }
+        e => Err(e),
+    };
+    let session = match session_user(&app, &headers, now).await {
+        Ok(s) => s,
+        Err(e) => return unavailable(e),
+    };
     if let Some((user, session)) = &session
         && request.accepts_login_at(session.auth_time, now)
     {
-        return issue_code(&app, &request, user, session.auth_time, now).await;
+        return match issue_code(&app, &request, user, session.auth_time, now).await {
+            Ok(r) => Ok(r),
+            Err(e) => unavailable(e),
+        };
     }
     let refuse = |error: &'static str, description: &str| {
         back_to_client(
