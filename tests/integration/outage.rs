@@ -14,6 +14,7 @@ use authhost_tests::pg_cluster::PgCluster;
 use authhost_tests::{
     Options, TOKEN_TYPE_JWT, TestDb, TestServer, exchange_form, location, query_param,
 };
+use sea_orm::ConnectionTrait;
 use serde_json::Value;
 
 /// What "at once" means here: far below the pool's 5 s acquire timeout.
@@ -235,4 +236,66 @@ async fn an_outage_fails_fast_serves_warm_users_from_memory_and_recovers() {
     assert_eq!(user.username, None);
     assert!(server.authenticated(&warm).await);
     server.stop().await;
+}
+
+/// A listener whose connection stays open but delivers nothing (here: its PostgreSQL backend
+/// stopped with SIGSTOP, as a half-open socket or a pooler that swallows notifications would
+/// look) counts as lost once it has heard nothing, not even its own heartbeat, for 10 s: rows
+/// fall back to the short time to live. It listens again on a new connection afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_that_hears_nothing_counts_as_lost() {
+    let pg = PgCluster::start();
+    let server = TestServer::start_with(Options {
+        db: Some(TestDb::existing(&pg.url())),
+        ..Options::default()
+    })
+    .await;
+    let cache = &server.app.user_cache;
+    let started = Instant::now();
+    while !cache.is_listening() {
+        assert!(started.elapsed() < Duration::from_secs(5), "not listening");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let admin = sea_orm::Database::connect(&pg.url()).await.unwrap();
+    let pid: i32 = admin
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN %'",
+        ))
+        .await
+        .unwrap()
+        .expect("the listener's backend")
+        .try_get("", "pid")
+        .unwrap();
+    let losses = cache.listener_losses();
+    // SAFETY: kill(2) on a process id read from the server; no memory is involved.
+    assert_eq!(
+        unsafe { libc::kill(pid, libc::SIGSTOP) },
+        0,
+        "SIGSTOP {pid}"
+    );
+    let stopped = Instant::now();
+    while cache.is_listening() {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(20),
+            "still counted as listening after 20 s of silence"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deaf_after = stopped.elapsed();
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    eprintln!("counted as lost after {deaf_after:?} of silence");
+    assert!(deaf_after >= Duration::from_secs(5), "{deaf_after:?}");
+    assert!(cache.listener_losses() > losses);
+    let lost_at = Instant::now();
+    while !cache.is_listening() {
+        assert!(
+            lost_at.elapsed() < Duration::from_secs(5),
+            "not listening again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    admin.close().await.ok();
+    server.stop_keep_db().await;
 }
