@@ -17,6 +17,7 @@ mod m20261204_000009_oidc_refresh_tokens;
 mod m20261204_000010_oidc_code_reuse;
 mod m20261204_000011_oidc_codes_by_user;
 mod m20261204_000012_oidc_refresh_successor;
+mod m20261204_000013_oidc_refresh_sweep_index;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000010_oidc_code_reuse::Migration),
             Box::new(m20261204_000011_oidc_codes_by_user::Migration),
             Box::new(m20261204_000012_oidc_refresh_successor::Migration),
+            Box::new(m20261204_000013_oidc_refresh_sweep_index::Migration),
         ]
     }
 }
