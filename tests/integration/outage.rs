@@ -296,6 +296,28 @@ async fn a_listener_that_hears_nothing_counts_as_lost() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    admin.close().await.ok();
+    // A stopped server leaves no connection behind (its listener's included).
     server.stop_keep_db().await;
+    let count = || async {
+        admin
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT count(*) AS n FROM pg_stat_activity \
+                 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+            ))
+            .await
+            .unwrap()
+            .and_then(|row| row.try_get::<i64>("", "n").ok())
+            .unwrap()
+    };
+    let stopped = Instant::now();
+    while count().await > 0 {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(5),
+            "connections of a stopped server remain: {}",
+            count().await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    admin.close().await.ok();
 }

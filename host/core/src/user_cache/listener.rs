@@ -102,7 +102,8 @@ async fn listen_once(db: &Db, cache: &UserCache) -> Ended {
     }
     cache.set_listening(true);
     tracing::info!("listening for user changes");
-    let heartbeat = tokio::spawn(beat(db.clone()));
+    // Ended with this function, also when it is cancelled (the server stopping).
+    let _heartbeat = AbortOnDrop(tokio::spawn(beat(db.clone())));
     let ended = loop {
         // A time-out drops the listener mid-wait; it is not used again.
         match tokio::time::timeout(DEAF_AFTER, listener.try_recv()).await {
@@ -116,8 +117,15 @@ async fn listen_once(db: &Db, cache: &UserCache) -> Ended {
             Err(_) => break Ended::Deaf,
         }
     };
-    heartbeat.abort();
     ended
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Announces a heartbeat every `HEARTBEAT`, through the request pool (while the breaker lets
