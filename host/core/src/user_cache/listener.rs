@@ -104,7 +104,7 @@ async fn listen_once(db: &Db, cache: &UserCache) -> Ended {
     tracing::info!("listening for user changes");
     // Ended with this function, also when it is cancelled (the server stopping).
     let _heartbeat = AbortOnDrop(tokio::spawn(beat(db.clone())));
-    let ended = loop {
+    loop {
         // A time-out drops the listener mid-wait; it is not used again.
         match tokio::time::timeout(DEAF_AFTER, listener.try_recv()).await {
             Ok(Ok(Some(n))) if n.payload() == user_changes::HEARTBEAT => {}
@@ -116,8 +116,7 @@ async fn listen_once(db: &Db, cache: &UserCache) -> Ended {
             }
             Err(_) => break Ended::Deaf,
         }
-    };
-    ended
+    }
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
