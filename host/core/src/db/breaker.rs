@@ -4,8 +4,9 @@
 //!
 //! Closed: every call goes through; a run of `THRESHOLD` consecutive failures of the connection
 //! kind (`is_unreachable`) opens it, and so does a single one confirmed by a failed TCP connect
-//! to the PostgreSQL server. A pool time-out alone (every connection busy) opens it only with
-//! that confirmation: a saturated pool is not an outage. Open: calls fail at once with a connection error; the probe pings
+//! to the PostgreSQL server. Pool time-outs count: sqlx reports a server that refuses or is
+//! still starting as one, after retrying until the acquire timeout. A saturated pool still
+//! answers some requests in between, and every success resets the count. Open: calls fail at once with a connection error; the probe pings
 //! every 100 ms, then every 250 ms, and the first ping answered closes it. Query errors (a
 //! constraint, a syntax error) say nothing about reachability and reset nothing.
 //!
@@ -89,17 +90,6 @@ pub fn is_temporary(e: &DbErr) -> bool {
     })
 }
 
-fn is_pool_timeout(e: &DbErr) -> bool {
-    use sea_orm::sqlx::Error as Sqlx;
-    match e {
-        DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout) => true,
-        DbErr::Exec(RuntimeErr::SqlxError(e))
-        | DbErr::Query(RuntimeErr::SqlxError(e))
-        | DbErr::Conn(RuntimeErr::SqlxError(e)) => matches!(&**e, Sqlx::PoolTimedOut),
-        _ => false,
-    }
-}
-
 /// Why the breaker is open, for the log and `/readyz`.
 #[derive(Debug, Clone)]
 pub struct Outage {
@@ -163,9 +153,6 @@ impl Breaker {
                     self.failures.store(0, Ordering::Relaxed);
                 }
             }
-            // Every pooled connection busy past the acquire timeout says the pool is
-            // saturated, not that the server is gone: only a failed TCP connect opens for it.
-            Err(e) if is_pool_timeout(e) => self.confirm(e.to_string(), db),
             Err(e) if is_unreachable(e) => {
                 let n = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
                 if n >= THRESHOLD {

@@ -31,8 +31,11 @@ const DEAF_AFTER: Duration = Duration::from_secs(10);
 enum Ended {
     /// The connection was lost or closed.
     Lost,
-    /// Connected, but nothing heard for `DEAF_AFTER`.
+    /// Connected and heard, then nothing heard for `DEAF_AFTER`.
     Deaf,
+    /// Connected, but not even the first heartbeat arrived (a pooler that accepts `LISTEN` and
+    /// delivers nothing): it never counted as listening.
+    Silent,
     /// It could not start listening.
     Failed(sea_orm::sqlx::Error),
 }
@@ -70,11 +73,15 @@ pub async fn listen(db: &Db, cache: &UserCache, mut stop: watch::Receiver<bool>)
                      database.user_cache_ms only, until it listens again"
                 );
             }
-            Ended::Failed(e) => {
+            Ended::Failed(_) | Ended::Silent => {
                 pause = (pause * 2).min(MAX_PAUSE);
                 if !std::mem::replace(&mut said, true) {
+                    let error = match &ended {
+                        Ended::Failed(e) => e.to_string(),
+                        _ => "LISTEN accepted, but not even its own heartbeat arrived".into(),
+                    };
                     tracing::warn!(
-                        error = %e,
+                        error,
                         fallback_ms,
                         "cannot listen for user changes: user rows are reused for \
                          database.user_cache_ms only, until it can"
@@ -100,13 +107,20 @@ async fn listen_once(db: &Db, cache: &UserCache) -> Ended {
     if let Err(e) = listener.listen(CHANNEL).await {
         return Ended::Failed(e);
     }
-    cache.set_listening(true);
-    tracing::info!("listening for user changes");
     // Ended with this function, also when it is cancelled (the server stopping).
     let _heartbeat = AbortOnDrop(tokio::spawn(beat(db.clone())));
+    // Listening counts from the first word heard on this connection (the first heartbeat is
+    // sent at once), not from `LISTEN`: a connection that accepts it and delivers nothing
+    // never lengthens a row's life.
+    let mut heard = false;
     loop {
         // A time-out drops the listener mid-wait; it is not used again.
-        match tokio::time::timeout(DEAF_AFTER, listener.try_recv()).await {
+        let message = tokio::time::timeout(DEAF_AFTER, listener.try_recv()).await;
+        if matches!(message, Ok(Ok(Some(_)))) && !std::mem::replace(&mut heard, true) {
+            cache.set_listening(true);
+            tracing::info!("listening for user changes");
+        }
+        match message {
             Ok(Ok(Some(n))) if n.payload() == user_changes::HEARTBEAT => {}
             Ok(Ok(Some(n))) => cache.invalidate(n.payload()),
             Ok(Ok(None)) => break Ended::Lost,
@@ -114,7 +128,8 @@ async fn listen_once(db: &Db, cache: &UserCache) -> Ended {
                 tracing::debug!(error = %e, "user change listener ended");
                 break Ended::Lost;
             }
-            Err(_) => break Ended::Deaf,
+            Err(_) if heard => break Ended::Deaf,
+            Err(_) => break Ended::Silent,
         }
     }
 }

@@ -47,10 +47,9 @@ impl Listening {
         (ns != 0).then(|| self.epoch + Duration::from_nanos(ns))
     }
 
-    /// A period starts: rows read from now on are heard about.
+    /// A period starts: rows read from now on are heard about. (Called after a `stop`: between
+    /// the two stores the period reads as the new start with the old end, i.e. not listening.)
     pub fn start(&self) {
-        // Not listening while the two stores are apart: an end set, or the old start.
-        self.end.store(self.now_ns(), Ordering::Release);
         self.start.store(self.now_ns(), Ordering::Release);
         self.end.store(0, Ordering::Release);
     }

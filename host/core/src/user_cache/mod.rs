@@ -103,8 +103,8 @@ pub struct UserCache {
 }
 
 impl UserCache {
-    /// `ttl` zero and `stale_if_error` zero turn the cache off; `budget_bytes` bounds what it
-    /// holds.
+    /// `ttl` zero turns the cache off (and with it stale answers and listening);
+    /// `budget_bytes` bounds what it holds.
     pub fn new(ttl: Duration, stale_if_error: Duration, budget_bytes: u64) -> UserCache {
         UserCache::with_notifications(ttl, Duration::ZERO, stale_if_error, budget_bytes)
     }
@@ -117,8 +117,10 @@ impl UserCache {
         stale_if_error: Duration,
         budget_bytes: u64,
     ) -> UserCache {
+        // `ttl` zero reads the database on every request: nothing to keep, not even for outages
+        // (no row would be current at an outage's start).
         let keep = ttl.max(stale_if_error).max(notified);
-        let cache = (!keep.is_zero() && budget_bytes > 0).then(|| {
+        let cache = (!ttl.is_zero() && budget_bytes > 0).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(budget_bytes)
                 .weigher(|key: &String, value: &Arc<CachedUser>| {
@@ -192,9 +194,14 @@ impl UserCache {
             return None;
         }
         let coverage = self.listening.coverage(since);
-        let age_then = coverage.until.saturating_duration_since(user.read_at);
-        let heard = coverage.heard_from.is_some_and(|from| user.read_at >= from);
-        let current = age_then < self.fresh_for || (heard && age_then < self.notified_for);
+        // Read within the period that covers the outage, and fresh by the notified time to
+        // live when it ended; or fresh by the short time to live when the outage began.
+        let heard = coverage
+            .heard_from
+            .is_some_and(|from| user.read_at >= from && user.read_at <= coverage.until);
+        let current = since.saturating_duration_since(user.read_at) < self.fresh_for
+            || (heard
+                && coverage.until.saturating_duration_since(user.read_at) < self.notified_for);
         current.then_some(user)
     }
 
@@ -370,6 +377,10 @@ mod tests {
         // The listener lost with the database (within the grace): still covered to the loss.
         cache.set_listening(false);
         assert!(cache.held_for_outage("heard", Instant::now()).is_some());
+        // A row read after the loss was never heard about: only its short time to live counts.
+        cache.fill(cache.ticket("late"), "late", user("late", "l"));
+        std::thread::sleep(short * 2);
+        assert!(cache.held_for_outage("late", Instant::now()).is_none());
         // Lost long before the outage: rows fall back to the short time to live.
         let later = Instant::now() + listening::LOSS_GRACE + Duration::from_secs(1);
         assert!(cache.held_for_outage("heard", later).is_none());
