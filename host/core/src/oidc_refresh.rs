@@ -140,18 +140,27 @@ async fn start_family(
 }
 
 async fn revoke_family(db: &crate::db::Db, family: &str, now: i64) -> Result<(), DbErr> {
-    // Twice: on PostgreSQL a rotation in flight holds the spent row's lock, so the first pass
-    // waits for it to commit but does not see the successor it inserted; the second does.
-    for _ in 0..2 {
-        Tokens::update_many()
+    // Until a pass finds nothing left: on PostgreSQL a rotation in flight holds the spent row's
+    // lock, so a pass waits for it to commit but does not see the successor it inserted; the
+    // next pass does, and a client rotating again meanwhile needs a further one. A pass that
+    // revokes nothing saw no live token, so no rotation can be in flight. (Bounded: a family
+    // cannot be rotated faster than these passes run.)
+    for _ in 0..MAX_REVOKE_PASSES {
+        let done = Tokens::update_many()
             .col_expr(Column::RevokedAt, Expr::value(now))
             .filter(Column::FamilyId.eq(family))
             .filter(Column::RevokedAt.is_null())
             .exec(db)
             .await?;
+        if done.rows_affected == 0 {
+            break;
+        }
     }
     Ok(())
 }
+
+/// At most this many revocation passes over one family.
+const MAX_REVOKE_PASSES: usize = 10;
 
 /// Spends `token` (presented by `client_id`) and hands out its successor in the family, valid
 /// `lifetime` seconds but never past the family's end.
