@@ -114,11 +114,8 @@ pub async fn submit(State(app): State<SharedApp>, params: Params) -> Result<Resp
         Err(SessionError::Database(e)) if crate::db::breaker::is_temporary(&e) => {
             crate::db::count_error(&e);
             tracing::warn!(error = %e, "dev login: database unreachable");
-            return Ok(found(&merge_query_param(
-                &next,
-                "error",
-                "temporarily_unavailable",
-            )));
+            let code = crate::login::LoginError::from_db(&e).code();
+            return Ok(found(&merge_query_param(&next, "error", code)));
         }
         Err(e) => return Err(e.into()),
     };

@@ -32,21 +32,36 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Whether `e` says the database cannot be reached (as opposed to refusing one statement).
 pub fn is_unreachable(e: &DbErr) -> bool {
     use sea_orm::sqlx::Error as Sqlx;
+    if matches!(e, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) {
+        return true;
+    }
+    match sqlx_error(e) {
+        Some(
+            Sqlx::Io(_)
+            | Sqlx::Tls(_)
+            | Sqlx::Protocol(_)
+            | Sqlx::PoolTimedOut
+            | Sqlx::PoolClosed
+            | Sqlx::WorkerCrashed,
+        ) => true,
+        Some(_) => database_code(e).is_some_and(|c| unreachable_code(&c)),
+        None => false,
+    }
+}
+
+/// The sqlx error under a statement's `DbErr`, if it came from sqlx.
+fn sqlx_error(e: &DbErr) -> Option<&sea_orm::sqlx::Error> {
     match e {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
-            match &**e {
-                Sqlx::Io(_)
-                | Sqlx::Tls(_)
-                | Sqlx::Protocol(_)
-                | Sqlx::PoolTimedOut
-                | Sqlx::PoolClosed
-                | Sqlx::WorkerCrashed => true,
-                Sqlx::Database(d) => d.code().is_some_and(|c| unreachable_code(&c)),
-                _ => false,
-            }
-        }
-        _ => false,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => Some(e),
+        _ => None,
+    }
+}
+
+/// The database's own error code (a SQLSTATE, or SQLite's number), if the database refused.
+fn database_code(e: &DbErr) -> Option<String> {
+    match sqlx_error(e)? {
+        sea_orm::sqlx::Error::Database(d) => d.code().map(|c| c.into_owned()),
+        _ => None,
     }
 }
 
@@ -75,19 +90,11 @@ fn sqlite_primary(code: &str) -> Option<i32> {
 /// `temporarily_unavailable` rather than `server_error`): the database unreachable, or a
 /// SQLite lock held past the busy timeout (5, 6), a full disk (SQLite 13, PostgreSQL class 53).
 pub fn is_temporary(e: &DbErr) -> bool {
-    if is_unreachable(e) {
-        return true;
-    }
-    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = e else {
-        return false;
-    };
-    let sea_orm::sqlx::Error::Database(d) = &**e else {
-        return false;
-    };
-    d.code().is_some_and(|c| {
-        (c.len() == 5 && c.starts_with("53"))
-            || sqlite_primary(&c).is_some_and(|n| matches!(n, 5 | 6 | 13))
-    })
+    is_unreachable(e)
+        || database_code(e).is_some_and(|c| {
+            (c.len() == 5 && c.starts_with("53"))
+                || sqlite_primary(&c).is_some_and(|n| matches!(n, 5 | 6 | 13))
+        })
 }
 
 /// Why the breaker is open, for the log and `/readyz`.
