@@ -113,6 +113,14 @@ const HELP: &[(&str, &str)] = &[
         "Database errors seen by requests and background work, by kind (acquire_timeout, connection, query).",
     ),
     (
+        "authhost_db_wal_writes_total",
+        "(SQLite) Writes that waited for a sync of the write-ahead log before they were acknowledged.",
+    ),
+    (
+        "authhost_db_wal_syncs_total",
+        "(SQLite) Syncs of the write-ahead log; writes_total / syncs_total is how many writes one sync covered.",
+    ),
+    (
         "authhost_db_up",
         "1 while the database's circuit breaker is closed (requests go to the database), 0 while it is open (they fail at once and a probe watches for the database).",
     ),

@@ -233,6 +233,74 @@ async fn a_sqlite_write_lock_held_past_the_busy_timeout_refuses_writes_not_reads
     s.stop().await;
 }
 
+/// On a SQLite file the pool's connections commit without waiting for the disk
+/// (`synchronous=NORMAL`), and every write waits for a shared sync of the log instead: a login
+/// (a transaction) and an autocommit write each count one, concurrent logins share them, and
+/// reads sync nothing. (That a write is not acknowledged before a sync that started after its
+/// commit is `wal_sync`'s unit test; a power loss cannot be staged here.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_writes_wait_for_a_shared_sync_of_the_log() {
+    let s = TestServer::start().await;
+    let Some(wal) = s.app.db.wal_sync() else {
+        assert!(s.db.is_postgres(), "a SQLite file without a group sync");
+        s.stop().await;
+        return;
+    };
+    let row = s
+        .app
+        .db
+        .query_one_raw(Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "PRAGMA synchronous",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let level: i32 = row.try_get_by_index(0).unwrap();
+    assert_eq!(level, 1, "synchronous=NORMAL on the pool's connections");
+
+    let before = wal.syncs();
+    let token = s.dev_login("synced@example.org", "Synced").await;
+    assert!(wal.syncs() > before, "a login waited for no sync");
+    let before = wal.syncs();
+    for _ in 0..20 {
+        assert!(s.authenticated(&token).await);
+    }
+    assert_eq!(wal.syncs(), before, "reads synced the log");
+
+    let writes_before = s.metric("authhost_db_wal_writes_total").await;
+    let syncs_before = s.metric("authhost_db_wal_syncs_total").await;
+    let logins = (0..16).map(|i| {
+        let client = s.client.clone();
+        let url = s.url("login/dev");
+        async move {
+            let email = format!("group{i}@example.org");
+            let r = client
+                .post(url)
+                .form(&[
+                    ("email", email.as_str()),
+                    ("name", "Group"),
+                    ("next", "https://app.example.org/done"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            authhost_tests::query_param(&authhost_tests::location(&r), "jwt")
+        }
+    });
+    for jwt in join_all(logins).await {
+        assert!(!jwt.is_empty());
+    }
+    let writes = s.metric("authhost_db_wal_writes_total").await - writes_before;
+    let syncs = s.metric("authhost_db_wal_syncs_total").await - syncs_before;
+    assert!(writes >= 16.0, "16 logins, {writes} writes waited");
+    assert!(
+        syncs >= 1.0 && syncs <= writes,
+        "{syncs} syncs for {writes} writes"
+    );
+    s.stop().await;
+}
+
 /// Runs the futures at once on the test's runtime, results in order.
 async fn join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
 where

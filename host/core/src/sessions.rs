@@ -55,7 +55,7 @@ impl Sessions<'_> {
         events.push((Hook::UserLogin, users::hook_view(&user, false)));
         let queued = self.enqueue(&txn, &user.id, &events).await?;
         user_changes::announce(&txn, &user.id).await?;
-        txn.commit().await?;
+        self.db.commit(txn).await?;
         self.user_cache.invalidate(&user.id);
         hooks::deliver_now(self.db, &self.plugins, &queued).await;
         metrics::counter!("authhost_logins_total", "provider" => provider_label(&profile.provider_id))
@@ -93,7 +93,7 @@ impl Sessions<'_> {
                 } else {
                     Vec::new()
                 };
-                txn.commit().await?;
+                self.db.commit(txn).await?;
                 hooks::deliver_now(self.db, &self.plugins, &queued).await;
                 user
             }
@@ -126,7 +126,7 @@ impl Sessions<'_> {
         let events = [(Hook::UserLogout, users::hook_view(user, false))];
         let queued = self.enqueue(&txn, &user.id, &events).await?;
         user_changes::announce(&txn, &user.id).await?;
-        txn.commit().await?;
+        self.db.commit(txn).await?;
         self.user_cache.invalidate(&user.id);
         hooks::deliver_now(self.db, &self.plugins, &queued).await;
         Ok(())
@@ -137,7 +137,7 @@ impl Sessions<'_> {
         let txn = self.db.begin().await?;
         users::set_disabled(&txn, &user.id, None).await?;
         user_changes::announce(&txn, &user.id).await?;
-        txn.commit().await?;
+        self.db.commit(txn).await?;
         self.user_cache.invalidate(&user.id);
         Ok(())
     }
@@ -152,7 +152,7 @@ impl Sessions<'_> {
         crate::oidc_refresh::revoke_user(&txn, &user.id, crate::tokens::now()).await?;
         users::delete(&txn, &user.id, crate::tokens::now()).await?;
         user_changes::announce(&txn, &user.id).await?;
-        txn.commit().await?;
+        self.db.commit(txn).await?;
         self.user_cache.invalidate(&user.id);
         hooks::deliver_now(self.db, &self.plugins, &queued).await;
         Ok(())

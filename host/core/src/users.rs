@@ -208,7 +208,7 @@ pub async fn set_username(
     match result {
         Ok(r) if r.rows_affected == 1 => {
             crate::user_changes::announce(&txn, id).await?;
-            Ok(txn.commit().await?)
+            Ok(db.commit(txn).await?)
         }
         Ok(_) => Err(UsernameError::AlreadySet),
         Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {

@@ -1,6 +1,7 @@
 //! `Db`: the connection pool behind its circuit breaker. Every statement and every `BEGIN` goes
 //! through `Breaker::admit` first and reports its outcome after, so the whole core fails fast
-//! in an outage without a check at each call site.
+//! in an outage without a check at each call site. On a SQLite file, every write also waits
+//! for its group sync (`wal_sync`) before it returns: a commit is acknowledged once on disk.
 
 use std::sync::Arc;
 
@@ -10,12 +11,16 @@ use sea_orm::{
 };
 
 use super::breaker::Breaker;
+use super::wal_sync::{GroupSync, WalFile};
 
 #[derive(Clone)]
 pub struct Db {
     conn: DatabaseConnection,
     breaker: Arc<Breaker>,
     url: Arc<str>,
+    /// The write-ahead log's group sync, for a SQLite file (`connect` opens those with
+    /// `synchronous=NORMAL`).
+    wal: Option<Arc<GroupSync>>,
 }
 
 impl Db {
@@ -25,7 +30,14 @@ impl Db {
             conn,
             breaker: Arc::new(Breaker::new(url)),
             url: Arc::from(url),
+            wal: super::sqlite_file(url)
+                .map(|file| Arc::new(GroupSync::new(Arc::new(WalFile::new(file.as_ref()))))),
         }
+    }
+
+    /// The group sync of a SQLite file's log (`None` on PostgreSQL and in-memory SQLite).
+    pub fn wal_sync(&self) -> Option<&GroupSync> {
+        self.wal.as_deref()
     }
 
     /// The URL the pool was opened with (secrets included: never log it).
@@ -55,9 +67,39 @@ impl Db {
         self.guarded(self.conn.ping()).await
     }
 
+    /// Runs the write `call`, then waits until it is on disk.
+    async fn write<T>(&self, call: impl Future<Output = Result<T, DbErr>>) -> Result<T, DbErr> {
+        self.guarded(async {
+            let done = call.await?;
+            self.durable().await?;
+            Ok(done)
+        })
+        .await
+    }
+
+    /// Waits for a sync of the log that started after the last commit (nothing to wait for on
+    /// PostgreSQL: its commit returns once durable).
+    async fn durable(&self) -> Result<(), DbErr> {
+        let Some(wal) = &self.wal else {
+            return Ok(());
+        };
+        wal.wait_durable().await.map_err(|e| {
+            DbErr::Custom(format!(
+                "the database's write-ahead log could not be synced to disk: {e}"
+            ))
+        })
+    }
+
     /// Starts a transaction; the statements inside it go to the pool's connection directly.
+    /// End it with `Db::commit`, which waits for the commit to be on disk.
     pub async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
         self.guarded(self.conn.begin()).await
+    }
+
+    /// Commits `txn` (from `begin`) and returns once it is on disk.
+    #[allow(clippy::disallowed_methods)] // the one place a transaction is committed
+    pub async fn commit(&self, txn: DatabaseTransaction) -> Result<(), DbErr> {
+        self.write(txn.commit()).await
     }
 
     pub async fn close(self) -> Result<(), DbErr> {
@@ -72,22 +114,51 @@ impl ConnectionTrait for Db {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.guarded(self.conn.execute_raw(stmt)).await
+        self.write(self.conn.execute_raw(stmt)).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.guarded(self.conn.execute_unprepared(sql)).await
+        self.write(self.conn.execute_unprepared(sql)).await
     }
 
+    // Queries are reads, except `INSERT/UPDATE/DELETE … RETURNING`.
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.guarded(self.conn.query_one_raw(stmt)).await
+        if is_read(&stmt.sql) {
+            return self.guarded(self.conn.query_one_raw(stmt)).await;
+        }
+        self.write(self.conn.query_one_raw(stmt)).await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.guarded(self.conn.query_all_raw(stmt)).await
+        if is_read(&stmt.sql) {
+            return self.guarded(self.conn.query_all_raw(stmt)).await;
+        }
+        self.write(self.conn.query_all_raw(stmt)).await
     }
 
     fn support_returning(&self) -> bool {
         self.conn.support_returning()
+    }
+}
+
+/// Whether a statement only reads: a `SELECT` (anything else may write, and is synced).
+fn is_read(sql: &str) -> bool {
+    sql.trim_start()
+        .get(..6)
+        .is_some_and(|w| w.eq_ignore_ascii_case("select"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_selects_count_as_reads() {
+        assert!(super::is_read("SELECT 1"));
+        assert!(super::is_read("  select \"id\" FROM users"));
+        assert!(!super::is_read("UPDATE t SET a = 1 RETURNING a"));
+        assert!(!super::is_read("INSERT INTO t VALUES (1) RETURNING id"));
+        assert!(!super::is_read(
+            "WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x"
+        ));
+        assert!(!super::is_read("SEL"));
     }
 }

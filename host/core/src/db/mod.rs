@@ -8,6 +8,7 @@ pub mod hook_event;
 pub mod oidc_code;
 pub mod oidc_refresh_token;
 pub mod user;
+pub mod wal_sync;
 
 pub use guarded::Db;
 
@@ -33,6 +34,13 @@ pub async fn connect(url: &str, max_connections: Option<u32>) -> Result<Db, DbEr
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false);
+    if sqlite_file(url).is_some() {
+        // Commits do not wait for the disk; `Db` waits for a shared sync of the log before
+        // any write returns (`wal_sync`): one fsync per group of commits, not one per commit.
+        options.map_sqlx_sqlite_opts(|o| {
+            o.synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+        });
+    }
     let db = match Database::connect(options).await {
         Ok(db) => db,
         // The pool reports only that it timed out: say why, when the server cannot be reached.
