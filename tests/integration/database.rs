@@ -258,6 +258,20 @@ async fn sqlite_writes_wait_for_a_shared_sync_of_the_log() {
         .unwrap();
     let level: i32 = row.try_get_by_index(0).unwrap();
     assert_eq!(level, 1, "synchronous=NORMAL on the pool's connections");
+    let row = s
+        .app
+        .db
+        .query_one_raw(Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "PRAGMA journal_mode",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let mode: String = row.try_get_by_index(0).unwrap();
+    assert_eq!(mode, "wal");
+    let log = s.app.db.wal_log().unwrap();
+    assert!(log.exists(), "{} is not SQLite's log", log.display());
 
     let before = wal.syncs();
     let token = s.dev_login("synced@example.org", "Synced").await;
@@ -299,6 +313,38 @@ async fn sqlite_writes_wait_for_a_shared_sync_of_the_log() {
         "{syncs} syncs for {writes} writes"
     );
     s.stop().await;
+}
+
+/// The log synced is the one SQLite writes, also when the database's path is a symbolic link
+/// (SQLite puts the log beside the link's target).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_synced_is_beside_a_linked_databases_target() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("real")).unwrap();
+    std::fs::write(dir.path().join("real/authhost.db"), b"").unwrap();
+    std::os::unix::fs::symlink(
+        dir.path().join("real/authhost.db"),
+        dir.path().join("link.db"),
+    )
+    .unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("link.db").display());
+    let db = authhost::db::connect(&url, Some(2)).await.unwrap();
+    authhost::db::migrate(&db).await.unwrap();
+    let log = db.wal_log().unwrap().to_path_buf();
+    assert_eq!(
+        log,
+        dir.path()
+            .join("real/authhost.db-wal")
+            .canonicalize()
+            .unwrap()
+    );
+    assert!(!dir.path().join("link.db-wal").exists());
+    let before = db.wal_sync().unwrap().syncs();
+    authhost::oidc_codes::sweep(&db, authhost::tokens::now())
+        .await
+        .unwrap();
+    assert!(db.wal_sync().unwrap().syncs() > before);
+    db.close().await.unwrap();
 }
 
 /// Runs the futures at once on the test's runtime, results in order.

@@ -21,6 +21,8 @@ pub struct Db {
     /// The write-ahead log's group sync, for a SQLite file (`connect` opens those with
     /// `synchronous=NORMAL`).
     wal: Option<Arc<GroupSync>>,
+    /// The log that group sync syncs.
+    wal_log: Option<Arc<std::path::Path>>,
 }
 
 impl Db {
@@ -30,9 +32,23 @@ impl Db {
             conn,
             breaker: Arc::new(Breaker::new(url)),
             url: Arc::from(url),
-            wal: super::sqlite_file(url)
-                .map(|file| Arc::new(GroupSync::new(Arc::new(WalFile::new(file.as_ref()))))),
+            wal: None,
+            wal_log: None,
         }
+    }
+
+    /// Makes every write wait for a sync of the SQLite log beside `database` (the database
+    /// file's path as SQLite resolved it; the pool runs `synchronous=NORMAL`).
+    pub(super) fn with_wal_sync(mut self, database: &std::path::Path) -> Db {
+        let log = WalFile::new(database);
+        self.wal_log = Some(Arc::from(log.path()));
+        self.wal = Some(Arc::new(GroupSync::new(Arc::new(log))));
+        self
+    }
+
+    /// The SQLite log every write waits to be synced (`None` without group sync).
+    pub fn wal_log(&self) -> Option<&std::path::Path> {
+        self.wal_log.as_deref()
     }
 
     /// The group sync of a SQLite file's log (`None` on PostgreSQL and in-memory SQLite).
@@ -79,7 +95,7 @@ impl Db {
 
     /// Waits for a sync of the log that started after the last commit (nothing to wait for on
     /// PostgreSQL: its commit returns once durable).
-    async fn durable(&self) -> Result<(), DbErr> {
+    pub(super) async fn durable(&self) -> Result<(), DbErr> {
         let Some(wal) = &self.wal else {
             return Ok(());
         };

@@ -34,7 +34,7 @@ pub async fn connect(url: &str, max_connections: Option<u32>) -> Result<Db, DbEr
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false);
-    if sqlite_file(url).is_some() {
+    if sqlite_on_disk(url) {
         // Commits do not wait for the disk; `Db` waits for a shared sync of the log before
         // any write returns (`wal_sync`): one fsync per group of commits, not one per commit.
         options.map_sqlx_sqlite_opts(|o| {
@@ -51,11 +51,59 @@ pub async fn connect(url: &str, max_connections: Option<u32>) -> Result<Db, DbEr
             });
         }
     };
-    if db.get_database_backend() == DbBackend::Sqlite && !url.contains(":memory:") {
-        // WAL lets readers run beside the writer; the setting persists in the file.
-        db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+    let wal = if db.get_database_backend() == DbBackend::Sqlite && sqlite_on_disk(url) {
+        Some(wal_mode(&db).await?)
+    } else {
+        None
+    };
+    let db = Db::new(db, url);
+    Ok(match wal {
+        Some(file) => db.with_wal_sync(&file),
+        None => db,
+    })
+}
+
+/// Puts a SQLite file in WAL mode (readers run beside the writer; the setting persists in the
+/// file) and returns the database file's path as SQLite resolved it (symbolic links followed),
+/// beside which its log is. Refused when the file cannot be in WAL mode: the pool runs
+/// `synchronous=NORMAL`, durable only with the log and its group sync.
+async fn wal_mode(db: &sea_orm::DatabaseConnection) -> Result<std::path::PathBuf, DbErr> {
+    let sqlite = |sql: &str| sea_orm::Statement::from_string(DbBackend::Sqlite, sql);
+    let mode: String = db
+        .query_one_raw(sqlite("PRAGMA journal_mode=WAL"))
+        .await?
+        .ok_or_else(|| DbErr::Custom("PRAGMA journal_mode answered nothing".into()))?
+        .try_get_by_index(0)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(DbErr::Custom(format!(
+            "the SQLite database cannot use a write-ahead log (journal mode stays {mode:?}); \
+             put it on a local filesystem"
+        )));
     }
-    Ok(Db::new(db, url))
+    let rows = db.query_all_raw(sqlite("PRAGMA database_list")).await?;
+    let mut file = None;
+    for row in rows {
+        let name: String = row.try_get_by_index(1)?;
+        if name == "main" {
+            file = Some(row.try_get_by_index::<String>(2)?);
+        }
+    }
+    let file = file
+        .filter(|f| !f.is_empty())
+        .map(std::path::PathBuf::from)
+        .ok_or_else(|| DbErr::Custom("SQLite names no file for the main database".into()))?;
+    // SQLite opens (creates) the log at a connection's first read in WAL mode.
+    db.query_one_raw(sqlite("SELECT count(*) FROM sqlite_master"))
+        .await?;
+    let mut wal = file.clone().into_os_string();
+    wal.push("-wal");
+    if !std::path::Path::new(&wal).exists() {
+        return Err(DbErr::Custom(format!(
+            "the SQLite log {} is not where authhost syncs it",
+            std::path::Path::new(&wal).display()
+        )));
+    }
+    Ok(file)
 }
 
 /// Why a PostgreSQL server at `url` cannot be reached over TCP (refused, no such host, no answer
@@ -176,7 +224,14 @@ pub fn count_error(e: &DbErr) {
 
 /// Applies pending migrations (also adopts an original dgp-oauth2 database).
 pub async fn migrate(db: &Db) -> Result<(), DbErr> {
-    Migrator::up(db.raw(), None).await
+    Migrator::up(db.raw(), None).await?;
+    // Through the pool itself, so not yet synced (`authhost migrate` exits right after).
+    db.durable().await
+}
+
+/// Whether `url` is a SQLite database in a file (not in memory).
+fn sqlite_on_disk(url: &str) -> bool {
+    sqlite_file(url).is_some() && !url.contains("mode=memory")
 }
 
 /// The file behind a `sqlite://PATH?...` URL, if any (none for memory databases and other

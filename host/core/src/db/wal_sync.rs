@@ -11,9 +11,15 @@
 //! Checkpoints and a log's reuse are synced by SQLite itself in NORMAL mode. What NORMAL alone
 //! would lose on power loss is exactly the commits since the last log sync; this closes that.
 //!
-//! One difference to FULL remains: another request may read a commit in the moment between the
-//! commit and its sync. A power loss then can undo something that request saw, never something
-//! a caller was told had happened.
+//! The log's path is SQLite's own (`PRAGMA database_list`, symbolic links resolved), read by
+//! `db::connect` after it checked that the file is in WAL mode.
+//!
+//! Differences to FULL: another request may read a commit in the moment between the commit and
+//! its sync (a power loss then can undo something that request saw, never something a caller
+//! was told had happened); and a failed sync cannot undo the commits it was for. So a failed
+//! sync is final: every later write fails until a restart (as PostgreSQL stops on a failed
+//! `fsync`), because after a failure Linux may mark the lost pages clean and a second sync would
+//! report success for data that never reached the disk.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -27,32 +33,38 @@ pub trait Syncer: Send + Sync + 'static {
     fn sync(&self) -> io::Result<()>;
 }
 
-/// Syncs `<database>-wal`, and its folder once per new log file (a log SQLite created is only
-/// found after a power loss if its directory entry is on disk too; SQLite's FULL mode does
-/// the same on the log's first sync).
+/// Syncs the log `<database>-wal`, and its folder for each new log file (a log SQLite created
+/// is only found after a power loss if its directory entry is on disk too; SQLite's FULL mode
+/// syncs the folder on a log's first sync too).
 pub struct WalFile {
     wal: PathBuf,
-    /// The inode of the log whose directory entry was synced last.
-    dir_synced_for: AtomicU64,
+    /// The log file whose directory entry was synced last, kept open: while it is open its
+    /// inode cannot be reused, so a log SQLite deleted and created again is always told apart.
+    known: std::sync::Mutex<Option<std::fs::File>>,
 }
 
 impl WalFile {
+    /// The log of the SQLite database file `database` (the path SQLite itself resolved).
     pub fn new(database: &Path) -> WalFile {
         let mut wal = database.as_os_str().to_owned();
         wal.push("-wal");
         WalFile {
             wal: PathBuf::from(wal),
-            dir_synced_for: AtomicU64::new(0),
+            known: std::sync::Mutex::new(None),
         }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.wal
     }
 }
 
 impl Syncer for WalFile {
     fn sync(&self) -> io::Result<()> {
         use std::os::unix::fs::MetadataExt;
-        // Opened each time: SQLite may delete the log (last connection closed) and create a
-        // new one; a kept descriptor would sync a file nobody writes. No log means everything
-        // was checkpointed into the database file, which SQLite syncs itself.
+        // Opened each time: SQLite deletes the log when its last connection closes (after a
+        // synced checkpoint) and creates a new one. No log means everything is in the database
+        // file, which SQLite synced itself.
         let file = match std::fs::File::open(&self.wal) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -60,11 +72,18 @@ impl Syncer for WalFile {
         };
         file.sync_data()?;
         let inode = file.metadata()?.ino();
-        if self.dir_synced_for.load(Ordering::Acquire) != inode {
-            if let Some(dir) = self.wal.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::File::open(dir)?.sync_all()?;
-            }
-            self.dir_synced_for.store(inode, Ordering::Release);
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        let same = match known.as_ref() {
+            Some(k) => k.metadata()?.ino() == inode,
+            None => false,
+        };
+        if !same {
+            let dir = match self.wal.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            std::fs::File::open(dir)?.sync_all()?;
+            *known = Some(file);
         }
         Ok(())
     }
@@ -81,6 +100,8 @@ pub struct GroupSync {
     synced: Mutex<u64>,
     /// Syncs done (for `/metrics` and tests).
     syncs: AtomicU64,
+    /// Set by the first failed sync: from then on every write fails.
+    failed: std::sync::OnceLock<String>,
 }
 
 impl GroupSync {
@@ -90,6 +111,7 @@ impl GroupSync {
             tickets: AtomicU64::new(0),
             synced: Mutex::new(0),
             syncs: AtomicU64::new(0),
+            failed: std::sync::OnceLock::new(),
         }
     }
 
@@ -98,6 +120,7 @@ impl GroupSync {
         let ticket = self.tickets.fetch_add(1, Ordering::AcqRel) + 1;
         metrics::counter!("authhost_db_wal_writes_total").increment(1);
         let mut synced = self.synced.lock().await;
+        self.check_failed()?;
         if *synced >= ticket {
             return Ok(());
         }
@@ -105,13 +128,34 @@ impl GroupSync {
         // below starts after this read: it covers them all.
         let upto = self.tickets.load(Ordering::Acquire);
         let syncer = Arc::clone(&self.syncer);
-        tokio::task::spawn_blocking(move || syncer.sync())
+        let outcome = tokio::task::spawn_blocking(move || syncer.sync())
             .await
-            .map_err(io::Error::other)??;
+            .map_err(io::Error::other)
+            .and_then(|r| r);
+        if let Err(e) = outcome {
+            let why = e.to_string();
+            if self.failed.set(why.clone()).is_ok() {
+                tracing::error!(
+                    error = %why,
+                    "syncing the SQLite log failed: what was committed may not be on disk; \
+                     every write fails from now on, restart authhost once the disk is fixed"
+                );
+            }
+            return Err(io::Error::other(why));
+        }
         self.syncs.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("authhost_db_wal_syncs_total").increment(1);
         *synced = upto;
         Ok(())
+    }
+
+    fn check_failed(&self) -> io::Result<()> {
+        match self.failed.get() {
+            Some(why) => Err(io::Error::other(format!(
+                "an earlier sync of the log failed ({why}): writes are refused until a restart"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// How many syncs were done.
@@ -191,18 +235,45 @@ mod tests {
         assert_eq!(slow.count.load(Ordering::SeqCst), 2);
     }
 
-    struct Failing;
-    impl Syncer for Failing {
+    /// Fails its first sync only (as a disk whose error Linux reports once).
+    #[derive(Default)]
+    struct FailsOnce {
+        calls: AtomicU64,
+    }
+    impl Syncer for FailsOnce {
         fn sync(&self) -> io::Result<()> {
-            Err(io::Error::other("disk gone"))
+            std::thread::sleep(Duration::from_millis(20));
+            match self.calls.fetch_add(1, Ordering::SeqCst) {
+                0 => Err(io::Error::other("disk gone")),
+                _ => Ok(()),
+            }
         }
     }
 
-    #[tokio::test]
-    async fn a_failed_sync_fails_the_write_and_covers_nothing() {
-        let group = GroupSync::new(Arc::new(Failing));
-        assert!(group.wait_durable().await.is_err());
-        assert!(group.wait_durable().await.is_err());
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_failed_sync_fails_every_later_write_though_a_new_sync_would_succeed() {
+        let syncer = Arc::new(FailsOnce::default());
+        let group = Arc::new(GroupSync::new(syncer.clone()));
+        // One leads (its sync fails); the others queue behind it meanwhile.
+        let writes: Vec<_> = (0..8)
+            .map(|_| {
+                let group = Arc::clone(&group);
+                tokio::spawn(async move { group.wait_durable().await })
+            })
+            .collect();
+        for w in writes {
+            assert!(
+                w.await.unwrap().is_err(),
+                "a write acknowledged after a failed sync"
+            );
+        }
+        let later = group.wait_durable().await.unwrap_err();
+        assert!(later.to_string().contains("disk gone"), "{later}");
+        assert_eq!(
+            syncer.calls.load(Ordering::SeqCst),
+            1,
+            "synced again after a failure"
+        );
         assert_eq!(group.syncs(), 0);
     }
 
@@ -211,10 +282,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("a.db");
         let wal = WalFile::new(&db);
-        assert_eq!(wal.wal, dir.path().join("a.db-wal"));
+        assert_eq!(wal.path(), dir.path().join("a.db-wal"));
         wal.sync().unwrap();
+        assert!(wal.known.lock().unwrap().is_none());
         std::fs::write(dir.path().join("a.db-wal"), b"frames").unwrap();
         wal.sync().unwrap();
-        assert_ne!(wal.dir_synced_for.load(Ordering::SeqCst), 0);
+        let first = wal
+            .known
+            .lock()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .metadata()
+            .unwrap();
+        // A log deleted and made again is a new file, its folder synced again.
+        std::fs::remove_file(dir.path().join("a.db-wal")).unwrap();
+        std::fs::write(dir.path().join("a.db-wal"), b"frames").unwrap();
+        wal.sync().unwrap();
+        let second = wal
+            .known
+            .lock()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .metadata()
+            .unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_ne!(first.ino(), second.ino());
     }
 }
