@@ -9,7 +9,9 @@
 #   BENCH_ROUNDS=3                         # rounds (each with its own ceiling); the target is
 #                                          # judged on the median ratio
 #   BENCH_DATABASE_URL=postgres://...      # an empty database instead of a fresh SQLite file
-#                                          # (results in <name>-oidc-postgres.md)
+#                                          # (results in <name>-oidc-postgres.md); either is
+#                                          # shared by the rounds, so later rounds run on
+#                                          # tables the earlier ones grew
 #
 # Each grant signs two tokens (an access token and an ID token), so its ceiling is the signing
 # ceiling (bench-rsa, all cores) divided by two; the target is >= 0.5x that. wrk (2 threads,
@@ -29,6 +31,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 DURATION=${BENCH_DURATION:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
+case "$ROUNDS" in ''|*[!0-9]*|0) echo "BENCH_ROUNDS must be a whole number >= 1" >&2; exit 2 ;; esac
 if [ "$DURATION" -gt 15 ]; then echo "BENCH_DURATION must be at most 15 (codes live 60 s)" >&2; exit 2; fi
 CONNS=64
 STAMP=${BENCH_NAME:-$(date -u +%Y-%m-%d)}-oidc${BENCH_DATABASE_URL:+-postgres}
@@ -71,7 +74,12 @@ start() { # extra environment
   until curl -sf "$BASE/readyz" >/dev/null; do sleep 0.01; done
 }
 stop() { kill "$APID"; wait "$APID" 2>/dev/null || true; APID=; }
-rsa() { "$ROOT/target/release/bench-rsa" 2 | awk '{print $3}'; }
+rsa() { # signs per second on all cores; fails rather than print nothing
+  local n
+  n=$("$ROOT/target/release/bench-rsa" 2 | awk '{print $3}')
+  [[ "$n" =~ ^[0-9]+(\.[0-9]+)?$ ]] && [ "${n%%.*}" -gt 0 ] || { echo "bench-rsa printed no rate: '$n'" >&2; return 1; }
+  echo "$n"
+}
 export CLIENT=bench REDIRECT THREADS=2
 grant() { # mode: prints "rate <per second> ok <n> errors <n>"
   local out=$WORK/wrk-$1.txt

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/run.sh: authhost beside the original dgp-oauth2 1.3.4 and this machine's ceilings, in one
-# run, only against 127.0.0.1, bounded in time (about 6 minutes with the defaults).
+# run, only against 127.0.0.1, bounded in time (about 15 minutes with the defaults).
 #
 #   bench/run.sh                      # full run, writes bench/results/<date>.md and .png
 #   BENCH_DURATION=2 bench/run.sh     # shorter wrk runs (seconds per run, default 5)

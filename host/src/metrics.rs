@@ -121,6 +121,10 @@ const HELP: &[(&str, &str)] = &[
         "(SQLite) Syncs of the write-ahead log; writes_total / syncs_total is how many writes one sync covered.",
     ),
     (
+        "authhost_db_wal_sync_failed",
+        "(SQLite) 1 once a sync of the write-ahead log failed: every write is refused and /readyz answers 503 until a restart.",
+    ),
+    (
         "authhost_db_up",
         "1 while the database's circuit breaker is closed (requests go to the database), 0 while it is open (they fail at once and a probe watches for the database).",
     ),

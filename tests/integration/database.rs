@@ -272,6 +272,8 @@ async fn sqlite_writes_wait_for_a_shared_sync_of_the_log() {
     assert_eq!(mode, "wal");
     let log = s.app.db.wal_log().unwrap();
     assert!(log.exists(), "{} is not SQLite's log", log.display());
+    assert_eq!(s.metric("authhost_db_wal_sync_failed").await, 0.0);
+    assert_eq!(s.app.db.sync_failure(), None);
 
     let before = wal.syncs();
     let token = s.dev_login("synced@example.org", "Synced").await;

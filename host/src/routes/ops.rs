@@ -60,6 +60,16 @@ pub async fn readyz(State(app): State<SharedApp>) -> Response {
     if let Some(outage) = app.db.breaker().outage() {
         return unavailable(Some(outage.since.elapsed().as_millis()));
     }
+    if let Some(why) = app.db.sync_failure() {
+        return json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({
+                "status": "unavailable",
+                "database": "writes refused: a sync of its log to disk failed; restart",
+                "error": why,
+            }),
+        );
+    }
     match app.db.ping().await {
         Ok(()) => json_response(
             StatusCode::OK,
@@ -133,6 +143,10 @@ fn refresh(app: &App) {
     } else {
         0.0
     });
+    if app.db.wal_sync().is_some() {
+        let failed = app.db.sync_failure().is_some();
+        gauge!("authhost_db_wal_sync_failed").set(if failed { 1.0 } else { 0.0 });
+    }
     if sea_orm::ConnectionTrait::get_database_backend(&app.db) == sea_orm::DbBackend::Postgres {
         let listening = app.user_cache.is_listening();
         gauge!("authhost_user_changes_listening").set(if listening { 1.0 } else { 0.0 });

@@ -113,9 +113,22 @@ impl Db {
     }
 
     /// Commits `txn` (from `begin`) and returns once it is on disk.
+    /// Not refused by an open breaker: the transaction already holds a working connection, and
+    /// throwing its work away would help nobody.
     #[allow(clippy::disallowed_methods)] // the one place a transaction is committed
     pub async fn commit(&self, txn: DatabaseTransaction) -> Result<(), DbErr> {
-        self.write(txn.commit()).await
+        let result = async {
+            txn.commit().await?;
+            self.durable().await
+        }
+        .await;
+        self.breaker.observe(&result, &self.conn);
+        result
+    }
+
+    /// Why writes are refused for good, once a sync of the SQLite log failed.
+    pub fn sync_failure(&self) -> Option<&str> {
+        self.wal.as_deref().and_then(GroupSync::failure)
     }
 
     pub async fn close(self) -> Result<(), DbErr> {

@@ -57,10 +57,13 @@ pub async fn connect(url: &str, max_connections: Option<u32>) -> Result<Db, DbEr
         None
     };
     let db = Db::new(db, url);
-    Ok(match wal {
+    let db = match wal {
         Some(file) => db.with_wal_sync(&file),
         None => db,
-    })
+    };
+    // A first sync now: a log or folder that cannot be synced stops the start, not a request.
+    db.durable().await?;
+    Ok(db)
 }
 
 /// Puts a SQLite file in WAL mode (readers run beside the writer; the setting persists in the

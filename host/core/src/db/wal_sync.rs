@@ -62,30 +62,43 @@ impl WalFile {
 impl Syncer for WalFile {
     fn sync(&self) -> io::Result<()> {
         use std::os::unix::fs::MetadataExt;
-        // Opened each time: SQLite deletes the log when its last connection closes (after a
-        // synced checkpoint) and creates a new one. No log means everything is in the database
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        // Which file is the log now. SQLite deletes it when its last connection closes (after a
+        // synced checkpoint) and creates a new one; no log means everything is in the database
         // file, which SQLite synced itself.
-        let file = match std::fs::File::open(&self.wal) {
-            Ok(f) => f,
+        let inode = match std::fs::metadata(&self.wal) {
+            Ok(m) => m.ino(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
         };
-        file.sync_data()?;
-        let inode = file.metadata()?.ino();
-        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-        let same = match known.as_ref() {
-            Some(k) => k.metadata()?.ino() == inode,
-            None => false,
+        let replaced = match known.as_ref() {
+            Some(k) => k.metadata()?.ino() != inode,
+            None => true,
         };
-        if !same {
+        if replaced {
+            let file = match std::fs::File::open(&self.wal) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(e),
+            };
             let dir = match self.wal.parent() {
                 Some(d) if !d.as_os_str().is_empty() => d,
                 _ => Path::new("."),
             };
-            std::fs::File::open(dir)?.sync_all()?;
+            match std::fs::File::open(dir)?.sync_all() {
+                // A filesystem that cannot sync a folder (SQLite ignores that too).
+                Err(e) if e.kind() != io::ErrorKind::InvalidInput => return Err(e),
+                _ => {}
+            }
             *known = Some(file);
         }
-        Ok(())
+        // Through the descriptor kept since the log was found: Linux reports a write-back error
+        // to every descriptor open when it happened, also after another (SQLite's checkpoint)
+        // saw it; a descriptor opened later would be told nothing.
+        match known.as_ref() {
+            Some(file) => file.sync_data(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -100,8 +113,9 @@ pub struct GroupSync {
     synced: Mutex<u64>,
     /// Syncs done (for `/metrics` and tests).
     syncs: AtomicU64,
-    /// Set by the first failed sync: from then on every write fails.
-    failed: std::sync::OnceLock<String>,
+    /// Set by the first failed sync (in the sync's own task, so that a request dropped while
+    /// it waits cannot lose the failure): from then on every write fails.
+    failed: Arc<std::sync::OnceLock<String>>,
 }
 
 impl GroupSync {
@@ -111,7 +125,7 @@ impl GroupSync {
             tickets: AtomicU64::new(0),
             synced: Mutex::new(0),
             syncs: AtomicU64::new(0),
-            failed: std::sync::OnceLock::new(),
+            failed: Arc::new(std::sync::OnceLock::new()),
         }
     }
 
@@ -128,25 +142,33 @@ impl GroupSync {
         // below starts after this read: it covers them all.
         let upto = self.tickets.load(Ordering::Acquire);
         let syncer = Arc::clone(&self.syncer);
-        let outcome = tokio::task::spawn_blocking(move || syncer.sync())
-            .await
-            .map_err(io::Error::other)
-            .and_then(|r| r);
-        if let Err(e) = outcome {
-            let why = e.to_string();
-            if self.failed.set(why.clone()).is_ok() {
-                tracing::error!(
-                    error = %why,
-                    "syncing the SQLite log failed: what was committed may not be on disk; \
-                     every write fails from now on, restart authhost once the disk is fixed"
-                );
+        let failed = Arc::clone(&self.failed);
+        let outcome = tokio::task::spawn_blocking(move || {
+            let outcome = syncer.sync();
+            if let Err(e) = &outcome {
+                record_failure(&failed, &e.to_string());
             }
-            return Err(io::Error::other(why));
+            outcome
+        })
+        .await
+        .map_err(|e| {
+            // The sync panicked: nothing says the log is on disk.
+            record_failure(&self.failed, &e.to_string());
+            io::Error::other(e)
+        })
+        .and_then(|r| r);
+        if let Err(e) = outcome {
+            return Err(io::Error::other(e.to_string()));
         }
         self.syncs.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("authhost_db_wal_syncs_total").increment(1);
         *synced = upto;
         Ok(())
+    }
+
+    /// Why writes are refused, once a sync failed.
+    pub fn failure(&self) -> Option<&str> {
+        self.failed.get().map(String::as_str)
     }
 
     fn check_failed(&self) -> io::Result<()> {
@@ -161,6 +183,16 @@ impl GroupSync {
     /// How many syncs were done.
     pub fn syncs(&self) -> u64 {
         self.syncs.load(Ordering::Relaxed)
+    }
+}
+
+fn record_failure(failed: &std::sync::OnceLock<String>, why: &str) {
+    if failed.set(why.to_string()).is_ok() {
+        tracing::error!(
+            error = %why,
+            "syncing the SQLite log failed: what was committed may not be on disk; every write \
+             fails from now on (and /readyz), restart authhost once the disk is fixed"
+        );
     }
 }
 
@@ -275,6 +307,27 @@ mod tests {
             "synced again after a failure"
         );
         assert_eq!(group.syncs(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failure_is_kept_when_the_write_that_ran_the_sync_is_dropped() {
+        let syncer = Arc::new(FailsOnce::default());
+        let group = Arc::new(GroupSync::new(syncer.clone()));
+        let leader = {
+            let group = Arc::clone(&group);
+            tokio::spawn(async move { group.wait_durable().await })
+        };
+        // Dropped while its sync runs (a client that went away).
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        leader.abort();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert!(group.failure().is_some_and(|f| f.contains("disk gone")));
+        assert!(group.wait_durable().await.is_err());
+        assert_eq!(
+            syncer.calls.load(Ordering::SeqCst),
+            1,
+            "synced again after a failure"
+        );
     }
 
     #[test]
