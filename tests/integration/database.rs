@@ -246,29 +246,19 @@ async fn sqlite_writes_wait_for_a_shared_sync_of_the_log() {
         s.stop().await;
         return;
     };
-    let row = s
-        .app
-        .db
-        .query_one_raw(Statement::from_string(
-            sea_orm::DbBackend::Sqlite,
-            "PRAGMA synchronous",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    let level: i32 = row.try_get_by_index(0).unwrap();
+    let pragma = |name: &str| {
+        let sql = format!("PRAGMA {name}");
+        let db = s.app.db.clone();
+        async move {
+            db.query_one_raw(Statement::from_string(sea_orm::DbBackend::Sqlite, sql))
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let level: i32 = pragma("synchronous").await.try_get_by_index(0).unwrap();
     assert_eq!(level, 1, "synchronous=NORMAL on the pool's connections");
-    let row = s
-        .app
-        .db
-        .query_one_raw(Statement::from_string(
-            sea_orm::DbBackend::Sqlite,
-            "PRAGMA journal_mode",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    let mode: String = row.try_get_by_index(0).unwrap();
+    let mode: String = pragma("journal_mode").await.try_get_by_index(0).unwrap();
     assert_eq!(mode, "wal");
     let log = s.app.db.wal_log().unwrap();
     assert!(log.exists(), "{} is not SQLite's log", log.display());

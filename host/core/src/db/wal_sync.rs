@@ -340,27 +340,17 @@ mod tests {
         assert!(wal.known.lock().unwrap().is_none());
         std::fs::write(dir.path().join("a.db-wal"), b"frames").unwrap();
         wal.sync().unwrap();
-        let first = wal
-            .known
-            .lock()
-            .unwrap()
-            .as_ref()
-            .unwrap()
-            .metadata()
-            .unwrap();
+        use std::os::unix::fs::MetadataExt;
+        let known_inode = || {
+            let known = wal.known.lock().unwrap();
+            known.as_ref().unwrap().metadata().unwrap().ino()
+        };
+        let first = known_inode();
         // A log deleted and made again is a new file, its folder synced again.
         std::fs::remove_file(dir.path().join("a.db-wal")).unwrap();
         std::fs::write(dir.path().join("a.db-wal"), b"frames").unwrap();
         wal.sync().unwrap();
-        let second = wal
-            .known
-            .lock()
-            .unwrap()
-            .as_ref()
-            .unwrap()
-            .metadata()
-            .unwrap();
-        use std::os::unix::fs::MetadataExt;
-        assert_ne!(first.ino(), second.ino());
+        let second = known_inode();
+        assert_ne!(first, second);
     }
 }
